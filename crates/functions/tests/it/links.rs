@@ -105,6 +105,12 @@ async fn create_refuses_bad_input_each_with_its_own_problem() {
             400,
             "bad-request",
         ),
+        // The owner is the token's sub; a body cannot name one.
+        (
+            Req::owner(ALICE).json(json!({"url": "https://a.example/", "owner": BOB})),
+            400,
+            "bad-request",
+        ),
         (
             Req::owner(ALICE).json(json!({"url": "ftp://a.example/"})),
             400,
