@@ -9,13 +9,12 @@ venv := ".venv"
 default:
     @just --list
 
-# Bring up the local stack (devstack) with the product.
-up:
-    @echo "devstack arrives in the next issue (#3): it will run these functions from template.yaml."
-    @echo "Until then, 'just test' runs every function against a real DynamoDB engine in-process."
+# Bring up the local stack (devstack) with the product; extra flags go to `devstack up`.
+up *FLAGS:
+    cargo run --release -p devstack -- up --template template.yaml --stack-name url-shortener {{FLAGS}}
 
-# Run every test: domain, template reader, and the functions against dynoxide + HTTP fakes.
-test:
+# Run every test (the AWS CLI and cargo-lambda tests use the tools in .venv).
+test: tools
     cargo test --workspace
 
 # Format check, clippy with warnings as errors, and cfn-lint on the template.
@@ -28,9 +27,9 @@ lint: tools
 build:
     cargo build --release --workspace
 
-# Python tools (cfn-lint, just itself) into ./.venv.
+# Python tools (cfn-lint, the AWS CLI, cargo-lambda, just itself) into ./.venv.
 tools:
-    @test -x {{venv}}/bin/cfn-lint || (python3 -m venv {{venv}} && {{venv}}/bin/pip install -q -r requirements-dev.txt)
+    @test -x {{venv}}/bin/cargo-lambda || (python3 -m venv {{venv}} && {{venv}}/bin/pip install -q -r requirements-dev.txt)
 
 # What CI runs: lint, tests, release build.
 ci: lint test build

@@ -57,7 +57,8 @@ impl LogSink {
             text: text.to_owned(),
         };
         if self.console {
-            eprintln!("[{function}] {text}");
+            // A closed stderr must not take the service down.
+            let _ = writeln!(std::io::stderr(), "[{function}] {text}");
         }
         if let Some(dir) = &self.dir {
             let file = inner.files.entry(function.to_owned()).or_insert_with(|| {

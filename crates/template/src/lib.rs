@@ -1,33 +1,29 @@
 //! Reads the SAM/CloudFormation `template.yaml`, the single source of the stack's wiring.
 //!
-//! This first slice parses the document (short-form intrinsic tags such as `!Ref` and
-//! `!GetAtt` included) and extracts the DynamoDB tables, whose properties are literal; devstack
-//! grows it into the full loader that resolves intrinsics.
+//! [`Template`] parses the document (short-form intrinsic tags such as `!Ref` and `!GetAtt`
+//! kept as tagged values). [`resolve`] turns it into the [`model::Stack`] devstack runs: every
+//! intrinsic resolved against parameters, conditions and local names, SAM globals merged, AWS
+//! endpoint forms rewritten to local ones, and everything not emulated reported.
+//! [`Template::tables`] is the older literal-only reader of the DynamoDB tables.
+
+mod build;
+mod error;
+mod globals;
+mod identity;
+mod intrinsics;
+pub mod model;
+mod names;
+mod params;
+mod pattern;
+mod props;
+mod resolve;
+mod rewrite;
+
+pub use error::{ParameterProblem, Problem, TemplateError, UnknownAttribute};
+pub use resolve::resolve;
 
 use serde_yaml::Value;
 use std::path::Path;
-
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is not valid YAML: {source}")]
-    Yaml {
-        path: String,
-        source: serde_yaml::Error,
-    },
-    #[error("the template has no Resources section")]
-    NoResources,
-    #[error("resource {resource}: property {property} {problem}")]
-    Property {
-        resource: String,
-        property: String,
-        problem: String,
-    },
-}
 
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -87,6 +83,11 @@ impl Template {
         Ok(Self { root })
     }
 
+    /// The parsed document.
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
     /// `(logical id, properties)` of every resource of type `ty`, in template order.
     pub fn resources_of_type<'t>(
         &'t self,
@@ -104,6 +105,26 @@ impl Template {
         self.resources_of_type("AWS::DynamoDB::Table")
             .map(|(id, props)| table(id, props))
             .collect()
+    }
+}
+
+/// A YAML scalar as text (numbers as written, booleans as `true`/`false`).
+pub(crate) fn yaml_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A resolved scalar as text, the way CloudFormation stringifies it.
+pub(crate) fn json_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 

@@ -1,0 +1,186 @@
+//! DynamoDB: the embedded dynoxide engine (SQLite), served on an internal loopback port and
+//! reached through the edge, with the template's tables created on start.
+//!
+//! Requests go through the edge rather than straight to dynoxide so that one endpoint serves
+//! every AWS API, and so that devstack can see (and later inject faults into) every call.
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use template::model::Table;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoError {
+    #[error("cannot open the DynamoDB database at {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("cannot start the DynamoDB engine: {0}")]
+    Start(std::io::Error),
+    #[error("cannot create table {table}: {message}")]
+    Provision { table: String, message: String },
+}
+
+pub struct Dynamo {
+    /// `http://127.0.0.1:<port>` of the engine.
+    pub endpoint: String,
+    client: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Dynamo {
+    /// Opens the engine (in memory, or the file `path`) and serves it on loopback. A TTL sweep
+    /// runs every second so expired items really disappear.
+    pub async fn start(path: Option<&Path>) -> Result<Self, DynamoError> {
+        let db = match path {
+            Some(p) => {
+                if let Some(dir) = p.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                dynoxide::Database::new(&p.display().to_string()).map_err(|e| {
+                    DynamoError::Open {
+                        path: p.display().to_string(),
+                        message: e.to_string(),
+                    }
+                })?
+            }
+            None => dynoxide::Database::memory().map_err(|e| DynamoError::Open {
+                path: ":memory:".into(),
+                message: e.to_string(),
+            })?,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(DynamoError::Start)?;
+        let endpoint = format!(
+            "http://{}",
+            listener.local_addr().map_err(DynamoError::Start)?
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let sweeper = db.clone();
+        tokio::spawn(dynoxide::server::serve_with_shutdown(listener, db, async {
+            let _ = rx.await;
+        }));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let db = sweeper.clone();
+                if tokio::task::spawn_blocking(move || db.sweep_ttl())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Ok(Self {
+            endpoint,
+            client: reqwest::Client::new(),
+            _shutdown: tx,
+        })
+    }
+
+    async fn call(&self, op: &str, body: Value) -> Result<Value, (String, String)> {
+        let resp = self
+            .client
+            .post(&self.endpoint)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
+            // The engine, like DynamoDB, refuses unsigned requests; it checks the shape only.
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=devstack/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0",
+            )
+            .header("x-amz-date", "20260101T000000Z")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| ("Transport".to_owned(), e.to_string()))?;
+        let ok = resp.status().is_success();
+        let v: Value = resp.json().await.unwrap_or_default();
+        if ok {
+            Ok(v)
+        } else {
+            let code = v["__type"]
+                .as_str()
+                .unwrap_or("")
+                .rsplit('#')
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            Err((
+                code,
+                v["message"]
+                    .as_str()
+                    .or(v["Message"].as_str())
+                    .unwrap_or("")
+                    .to_owned(),
+            ))
+        }
+    }
+
+    /// Creates `table` (keys, indexes, TTL) unless it exists already (a durable restart).
+    pub async fn provision(&self, table: &Table) -> Result<(), DynamoError> {
+        let err = |message: String| DynamoError::Provision {
+            table: table.name.clone(),
+            message,
+        };
+        let mut attrs = vec![table.hash.clone()];
+        let mut schema = vec![json!({"AttributeName": table.hash.name, "KeyType": "HASH"})];
+        if let Some(r) = &table.range {
+            attrs.push(r.clone());
+            schema.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+        }
+        let index = |i: &template::model::IndexDef,
+                     attrs: &mut Vec<template::model::KeyAttribute>| {
+            attrs.push(i.hash.clone());
+            let mut ks = vec![json!({"AttributeName": i.hash.name, "KeyType": "HASH"})];
+            if let Some(r) = &i.range {
+                attrs.push(r.clone());
+                ks.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+            }
+            let mut projection = json!({"ProjectionType": i.projection});
+            if !i.non_key_attributes.is_empty() {
+                projection["NonKeyAttributes"] = json!(i.non_key_attributes);
+            }
+            json!({"IndexName": i.name, "KeySchema": ks, "Projection": projection})
+        };
+        let gsis: Vec<Value> = table
+            .global_indexes
+            .iter()
+            .map(|i| index(i, &mut attrs))
+            .collect();
+        let lsis: Vec<Value> = table
+            .local_indexes
+            .iter()
+            .map(|i| index(i, &mut attrs))
+            .collect();
+        attrs.sort_by(|a, b| a.name.cmp(&b.name));
+        attrs.dedup_by(|a, b| a.name == b.name);
+        let mut req = json!({
+            "TableName": table.name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": schema,
+            "AttributeDefinitions": attrs.iter().map(|a| json!({"AttributeName": a.name, "AttributeType": a.attribute_type})).collect::<Vec<_>>(),
+        });
+        if !gsis.is_empty() {
+            req["GlobalSecondaryIndexes"] = json!(gsis);
+        }
+        if !lsis.is_empty() {
+            req["LocalSecondaryIndexes"] = json!(lsis);
+        }
+        match self.call("CreateTable", req).await {
+            Ok(_) => {}
+            Err((code, _)) if code == "ResourceInUseException" => return Ok(()),
+            Err((code, msg)) => return Err(err(format!("{code}: {msg}"))),
+        }
+        if let Some(ttl) = &table.ttl_attribute {
+            self.call(
+                "UpdateTimeToLive",
+                json!({"TableName": table.name, "TimeToLiveSpecification": {"AttributeName": ttl, "Enabled": true}}),
+            )
+            .await
+            .map_err(|(c, m)| err(format!("TTL: {c}: {m}")))?;
+        }
+        Ok(())
+    }
+}

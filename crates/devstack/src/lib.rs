@@ -1,0 +1,384 @@
+//! devstack: the product's stack on one machine, from its `template.yaml`.
+//!
+//! [`Devstack::start`] reads the template, resolves it to local endpoints, builds (or finds)
+//! each function's executable, starts the DynamoDB engine with the template's tables, the
+//! Lambda service, EventBridge and the HTTP API gateway, and serves them on loopback ports.
+//! The `devstack` binary is a CLI around it; tests use it as a library, each with its own
+//! ports and an in-memory state.
+
+pub mod build;
+mod dynamo;
+mod edge;
+
+pub use build::{BuildMode, Profile};
+
+use clock::{SharedClock, SystemClock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use template::model::{Endpoints, ResolveOptions, Stack};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub template: PathBuf,
+    pub stack_name: String,
+    pub region: String,
+    pub parameter_overrides: BTreeMap<String, String>,
+    /// State (DynamoDB file, logs, build artifacts); `.devstack` by default.
+    pub data_dir: PathBuf,
+    /// Keep all state in memory (tests).
+    pub in_memory: bool,
+    /// Wipe the data folder's state first.
+    pub reset: bool,
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub edge_port: u16,
+    pub http_port: u16,
+    pub ws_port: u16,
+    pub build: BuildMode,
+    /// `--function NAME=PATH`: executables mapped by hand (logical id or function name).
+    pub function_paths: BTreeMap<String, PathBuf>,
+    /// `--attach NAME`: functions whose invocations wait for an external poller.
+    pub attach: BTreeSet<String>,
+    pub account_concurrency: usize,
+    /// Echo function output on the console.
+    pub console_logs: bool,
+}
+
+impl Config {
+    /// The defaults of `devstack up` for `template`.
+    pub fn new(template: impl Into<PathBuf>) -> Self {
+        Self {
+            template: template.into(),
+            stack_name: "devstack".into(),
+            region: "us-east-1".into(),
+            parameter_overrides: BTreeMap::new(),
+            data_dir: PathBuf::from(".devstack"),
+            in_memory: false,
+            reset: false,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            edge_port: 4566,
+            http_port: 3000,
+            ws_port: 3001,
+            build: BuildMode {
+                profile: Profile::Release,
+                build: true,
+            },
+            function_paths: BTreeMap::new(),
+            attach: BTreeSet::new(),
+            account_concurrency: 1000,
+            console_logs: true,
+        }
+    }
+
+    /// Isolated and quick: free ports, in-memory state, dev-profile binaries (the ones
+    /// `cargo test` builds), no console echo.
+    pub fn for_tests(template: impl Into<PathBuf>) -> Self {
+        Self {
+            in_memory: true,
+            edge_port: 0,
+            http_port: 0,
+            ws_port: 0,
+            build: BuildMode {
+                profile: Profile::Dev,
+                build: true,
+            },
+            console_logs: false,
+            data_dir: std::env::temp_dir().join(format!("devstack-test-{}", std::process::id())),
+            ..Self::new(template)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevstackError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error(transparent)]
+    Build(#[from] build::BuildError),
+    #[error(transparent)]
+    Dynamo(#[from] dynamo::DynamoError),
+    #[error(transparent)]
+    Gateway(#[from] apigw::GatewayError),
+    #[error("--{flag} {name}: the template has no such function")]
+    UnknownFunction { flag: &'static str, name: String },
+    #[error("cannot prepare the data folder {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running stack. Dropping it stops its servers; call [`Devstack::shutdown`] to also stop
+/// the function processes and wait for them.
+pub struct Devstack {
+    pub stack: Arc<Stack>,
+    pub edge_url: String,
+    pub http_url: Option<String>,
+    pub ws_url: String,
+    pub lambda: lambda::LambdaService,
+    pub events: Arc<events::EventBridge>,
+    /// How long start took after the executables were ready.
+    pub ready_in: Duration,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+    _dynamo: dynamo::Dynamo,
+}
+
+async fn bind(host: IpAddr, port: u16) -> Result<tokio::net::TcpListener, DevstackError> {
+    let addr = SocketAddr::new(host, port);
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| DevstackError::Listen { addr, source })
+}
+
+impl Devstack {
+    pub async fn start(config: Config) -> Result<Self, DevstackError> {
+        let clock: SharedClock = Arc::new(SystemClock);
+        let edge = bind(config.host, config.edge_port).await?;
+        let http = bind(config.host, config.http_port).await?;
+        let edge_url = format!(
+            "http://{}",
+            edge.local_addr().map_err(|source| DevstackError::Listen {
+                addr: SocketAddr::new(config.host, config.edge_port),
+                source
+            })?
+        );
+        let http_addr = http.local_addr().map_err(|source| DevstackError::Listen {
+            addr: SocketAddr::new(config.host, config.http_port),
+            source,
+        })?;
+        let http_base = format!("http://{http_addr}");
+        // The WebSocket gateway arrives in part 4; its URL is already what functions are given.
+        let ws_base = format!("http://{}:{}", config.host, config.ws_port);
+
+        let template = template::Template::load(&config.template)?;
+        let base_dir = config
+            .template
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        let stack = Arc::new(template::resolve(
+            &template,
+            &ResolveOptions {
+                stack_name: config.stack_name.clone(),
+                region: config.region.clone(),
+                account_id: "000000000000".into(),
+                parameter_overrides: config.parameter_overrides.clone(),
+                endpoints: Endpoints {
+                    edge: edge_url.clone(),
+                    http_api: http_base.clone(),
+                    websocket_api: ws_base.clone(),
+                },
+                base_dir,
+            },
+        )?);
+
+        for (flag, names) in [
+            ("attach", config.attach.iter().collect::<Vec<_>>()),
+            ("function", config.function_paths.keys().collect()),
+        ] {
+            for n in names {
+                if !stack
+                    .functions
+                    .iter()
+                    .any(|f| &f.logical_id == n || &f.name == n)
+                {
+                    return Err(DevstackError::UnknownFunction {
+                        flag,
+                        name: n.clone(),
+                    });
+                }
+            }
+        }
+        let chosen = |f: &template::model::Function, set: &dyn Fn(&str) -> bool| {
+            set(&f.logical_id) || set(&f.name)
+        };
+        let by_hand = |f: &template::model::Function| {
+            config
+                .function_paths
+                .get(&f.logical_id)
+                .or_else(|| config.function_paths.get(&f.name))
+                .cloned()
+        };
+        let to_build: Vec<&template::model::Function> = stack
+            .functions
+            .iter()
+            .filter(|f| by_hand(f).is_none() && !chosen(f, &|n| config.attach.contains(n)))
+            .collect();
+        if !config.in_memory && config.reset {
+            for sub in [
+                "dynamodb.sqlite",
+                "dynamodb.sqlite-wal",
+                "dynamodb.sqlite-shm",
+                "logs",
+            ] {
+                let p = config.data_dir.join(sub);
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+            }
+        }
+        let executables =
+            build::executables(&to_build, config.build, &config.data_dir.join("build"))?;
+        let started = Instant::now();
+
+        let dynamo_path = (!config.in_memory).then(|| config.data_dir.join("dynamodb.sqlite"));
+        if let Some(p) = &dynamo_path {
+            std::fs::create_dir_all(&config.data_dir).map_err(|source| DevstackError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
+            let _ = p;
+        }
+        let dynamo = dynamo::Dynamo::start(dynamo_path.as_deref()).await?;
+        for t in &stack.tables {
+            dynamo.provision(t).await?;
+        }
+
+        let logs = lambda::LogSink::new(
+            config.console_logs,
+            (!config.in_memory).then(|| config.data_dir.join("logs")),
+        );
+        let function_configs = stack
+            .functions
+            .iter()
+            .map(|f| {
+                let executable = if chosen(f, &|n| config.attach.contains(n)) {
+                    None
+                } else {
+                    by_hand(f).or_else(|| executables.get(&f.logical_id).cloned())
+                };
+                lambda::FunctionConfig {
+                    name: f.name.clone(),
+                    arn: f.arn.clone(),
+                    executable,
+                    environment: function_env(f, &stack, &edge_url),
+                    memory_mb: f.memory_mb,
+                    timeout_secs: f.timeout_secs,
+                    reserved_concurrency: f.reserved_concurrency,
+                    handler: f.handler.clone().unwrap_or_else(|| "bootstrap".into()),
+                    runtime: f
+                        .runtime
+                        .clone()
+                        .unwrap_or_else(|| "provided.al2023".into()),
+                    aliases: f.alias.iter().cloned().collect(),
+                }
+            })
+            .collect();
+        let lambda = lambda::LambdaService::new(
+            lambda::Settings {
+                runtime_api_host: edge_url.trim_start_matches("http://").to_owned(),
+                account_concurrency: config.account_concurrency,
+                logs,
+            },
+            function_configs,
+        );
+        let events = Arc::new(events::EventBridge::new(&stack, clock.clone()));
+        let state = Arc::new(edge::EdgeState {
+            dynamodb: dynamo.endpoint.clone(),
+            events: events.clone(),
+            http: reqwest::Client::new(),
+            stack: stack.clone(),
+        });
+        let mut servers = Vec::new();
+        let edge_app = edge::router(state, &lambda);
+        servers.push(tokio::spawn(async move {
+            let _ = axum::serve(edge, edge_app).await;
+        }));
+
+        let names: BTreeMap<String, String> = stack
+            .functions
+            .iter()
+            .map(|f| (f.logical_id.clone(), f.name.clone()))
+            .collect();
+        let http_url = match stack.http_apis.first() {
+            Some(api) => {
+                let gw = Arc::new(apigw::HttpGateway::new(
+                    api.clone(),
+                    &names,
+                    lambda.clone(),
+                    clock.clone(),
+                    stack.account_id.clone(),
+                )?);
+                let app = gw
+                    .router()
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                servers.push(tokio::spawn(async move {
+                    let _ = axum::serve(http, app).await;
+                }));
+                Some(http_base)
+            }
+            None => None,
+        };
+        Ok(Self {
+            ready_in: started.elapsed(),
+            stack,
+            edge_url,
+            http_url,
+            ws_url: ws_base.replacen("http://", "ws://", 1),
+            lambda,
+            events,
+            servers,
+            _dynamo: dynamo,
+        })
+    }
+
+    /// Stops the function processes, then the servers.
+    pub async fn shutdown(self) {
+        self.lambda.shutdown().await;
+        for s in &self.servers {
+            s.abort();
+        }
+    }
+}
+
+impl Drop for Devstack {
+    fn drop(&mut self) {
+        for s in &self.servers {
+            s.abort();
+        }
+    }
+}
+
+/// A function's environment: the template's (resolved) variables, then what Lambda itself
+/// provides and what points the AWS SDK at devstack: region, dummy credentials (the SDK signs
+/// every request), `AWS_ENDPOINT_URL`, and the log controls of `LoggingConfig`.
+fn function_env(
+    f: &template::model::Function,
+    stack: &Stack,
+    edge_url: &str,
+) -> BTreeMap<String, String> {
+    let mut env = f.environment.clone();
+    for (k, v) in [
+        ("AWS_REGION", stack.region.as_str()),
+        ("AWS_DEFAULT_REGION", stack.region.as_str()),
+        ("AWS_ACCESS_KEY_ID", "devstack"),
+        ("AWS_SECRET_ACCESS_KEY", "devstack"),
+        ("AWS_SESSION_TOKEN", "devstack"),
+        ("AWS_ENDPOINT_URL", edge_url),
+    ] {
+        env.insert(k.into(), v.into());
+    }
+    if let Some(fmt) = &f.log_format {
+        env.insert("AWS_LAMBDA_LOG_FORMAT".into(), fmt.clone());
+    }
+    if let Some(level) = &f.log_level {
+        env.insert("AWS_LAMBDA_LOG_LEVEL".into(), level.clone());
+    }
+    env
+}

@@ -1,0 +1,299 @@
+//! `devstack`: the command line around the library.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use devstack::{BuildMode, Config, Devstack, Profile};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Like `eprintln!`, but a closed stderr (a pipe whose reader went away) is not a panic.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+#[derive(Parser)]
+#[command(
+    name = "devstack",
+    version,
+    about = "Runs a SAM template's Rust Lambda functions locally, with the AWS services they use."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the functions, start every service, and serve until Ctrl-C.
+    Up(UpArgs),
+    /// Invoke a function of a running devstack through its Lambda API.
+    Invoke {
+        /// Function name (or logical id, as the template names it).
+        function: String,
+        /// JSON payload.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        #[arg(long, default_value = "http://127.0.0.1:4566")]
+        edge: String,
+    },
+    /// Print a function's log (from the data folder), or list the functions with logs.
+    Logs {
+        function: Option<String>,
+        #[arg(long, default_value = ".devstack")]
+        data_dir: PathBuf,
+        /// Keep printing new lines.
+        #[arg(long, short)]
+        follow: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    #[arg(long, short, default_value = "template.yaml")]
+    template: PathBuf,
+    #[arg(long, default_value = "devstack")]
+    stack_name: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Template parameters, as KEY=VALUE.
+    #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
+    parameter_overrides: Vec<String>,
+    #[arg(long, default_value = ".devstack")]
+    data_dir: PathBuf,
+    /// Keep no state on disk.
+    #[arg(long)]
+    in_memory: bool,
+    /// Wipe the stored state first.
+    #[arg(long)]
+    reset: bool,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    #[arg(long, default_value_t = 4566)]
+    edge_port: u16,
+    #[arg(long, default_value_t = 3000)]
+    http_port: u16,
+    #[arg(long, default_value_t = 3001)]
+    ws_port: u16,
+    /// Do not build; use executables already built.
+    #[arg(long)]
+    no_build: bool,
+    /// Build and run dev-profile binaries instead of release ones.
+    #[arg(long)]
+    dev: bool,
+    /// Use this executable for a function: NAME=PATH.
+    #[arg(long = "function", value_name = "NAME=PATH")]
+    functions: Vec<String>,
+    /// Start no process for FUNCTION: print its Runtime API and env, and let you run it.
+    #[arg(long, value_name = "FUNCTION")]
+    attach: Vec<String>,
+    /// Invocations in flight across all functions.
+    #[arg(long, default_value_t = 1000)]
+    account_concurrency: usize,
+    /// Do not echo function output.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|i| match i.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => bail!("{what} {i:?} is not KEY=VALUE"),
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Up(args) => up(args).await,
+        Command::Invoke {
+            function,
+            payload,
+            edge,
+        } => invoke(&edge, &function, &payload).await,
+        Command::Logs {
+            function,
+            data_dir,
+            follow,
+        } => logs(&data_dir, function.as_deref(), follow).await,
+    }
+}
+
+async fn up(a: UpArgs) -> Result<()> {
+    let config = Config {
+        template: a.template.clone(),
+        stack_name: a.stack_name,
+        region: a.region,
+        parameter_overrides: pairs(&a.parameter_overrides, "parameter")?,
+        data_dir: a.data_dir,
+        in_memory: a.in_memory,
+        reset: a.reset,
+        host: a.host,
+        edge_port: a.edge_port,
+        http_port: a.http_port,
+        ws_port: a.ws_port,
+        build: BuildMode {
+            profile: if a.dev {
+                Profile::Dev
+            } else {
+                Profile::Release
+            },
+            build: !a.no_build,
+        },
+        function_paths: pairs(&a.functions, "--function")?
+            .into_iter()
+            .map(|(k, v)| (k, PathBuf::from(v)))
+            .collect(),
+        attach: a.attach.into_iter().collect::<BTreeSet<_>>(),
+        account_concurrency: a.account_concurrency,
+        console_logs: !a.quiet,
+    };
+    let ds = Devstack::start(config)
+        .await
+        .with_context(|| format!("devstack could not start {}", a.template.display()))?;
+    print_banner(&ds);
+    wait_for_signal().await;
+    say!("devstack: stopping functions and flushing state");
+    ds.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(ds: &Devstack) {
+    let s = &ds.stack;
+    say!(
+        "devstack {} - stack {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        s.stack_name,
+        s.region
+    );
+    say!("  {:<22} {}", "AWS APIs (edge)", ds.edge_url);
+    match (&ds.http_url, s.http_apis.first()) {
+        (Some(url), Some(api)) => {
+            say!(
+                "  {:<22} {url}  ({}: {} routes)",
+                "HTTP API",
+                api.logical_id,
+                api.routes.len()
+            )
+        }
+        _ => say!("  {:<22} (the template has none)", "HTTP API"),
+    }
+    for ws in &s.websocket_apis {
+        say!(
+            "  {:<22} {}/{}  ({}; served from devstack part 4)",
+            "WebSocket API",
+            ds.ws_url,
+            ws.stage,
+            ws.logical_id
+        );
+    }
+    say!("  functions:");
+    for f in ds.lambda.functions() {
+        let how = match &f.executable {
+            Some(p) => p.display().to_string(),
+            None => format!(
+                "ATTACHED: run it with AWS_LAMBDA_RUNTIME_API={}",
+                ds.lambda.attached_runtime_api(&f.name)
+            ),
+        };
+        say!("    {:<40} {how}", f.name);
+        if f.executable.is_none()
+            && let Some(env) = ds
+                .lambda
+                .environment(&f.name, &ds.lambda.attached_runtime_api(&f.name))
+        {
+            for (k, v) in env {
+                say!("      {k}={v}");
+            }
+        }
+    }
+    for t in &s.tables {
+        say!("  table {}", t.name);
+    }
+    for i in &s.ignored {
+        say!("  (no local effect) {} {}", i.resource_type, i.resource);
+    }
+    for w in &s.warnings {
+        say!(
+            "WARNING: {}: {} (not emulated by devstack)",
+            w.resource,
+            w.message
+        );
+    }
+    say!("ready in {} ms", ds.ready_in.as_millis());
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+    }
+}
+
+async fn invoke(edge: &str, function: &str, payload: &str) -> Result<()> {
+    serde_json::from_str::<serde_json::Value>(payload).context("--payload is not valid JSON")?;
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            edge.trim_end_matches('/')
+        ))
+        .body(payload.to_owned())
+        .send()
+        .await
+        .with_context(|| format!("no devstack answers at {edge}; is `devstack up` running?"))?;
+    let status = resp.status();
+    let error = resp
+        .headers()
+        .get("x-amz-function-error")
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    let body = resp.text().await.unwrap_or_default();
+    println!("{body}");
+    if !status.is_success() || error.is_some() {
+        bail!(
+            "invocation failed ({status}{})",
+            error.map(|e| format!(", {e}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn logs(data_dir: &std::path::Path, function: Option<&str>, follow: bool) -> Result<()> {
+    let dir = data_dir.join("logs");
+    let Some(function) = function else {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .with_context(|| format!("no logs in {}", dir.display()))?
+            .filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .to_str()?
+                    .strip_suffix(".log")
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        for n in names {
+            println!("{n}");
+        }
+        return Ok(());
+    };
+    let path = dir.join(format!("{function}.log"));
+    let mut seen = 0usize;
+    loop {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("no log at {}", path.display()))?;
+        print!("{}", &text[seen.min(text.len())..]);
+        seen = text.len();
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,88 @@
+//! devstack runs the product from the repository's own template.yaml: a public resolve of a
+//! link put into the table answers its redirect (and publishes the click), an owner route
+//! answers 401.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use devstack::{Config, Devstack};
+use serde_json::Value;
+
+#[tokio::test]
+async fn the_product_resolves_a_link_and_guards_owner_routes() {
+    let template = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let ds = Devstack::start(Config::for_tests(template))
+        .await
+        .expect("devstack runs the product");
+    assert!(ds.stack.warnings.is_empty(), "{:?}", ds.stack.warnings);
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "x", "y", None, None, "test",
+        ))
+        .endpoint_url(&ds.edge_url)
+        .load()
+        .await;
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    let s = |v: &str| AttributeValue::S(v.into());
+    let n = |v: i64| AttributeValue::N(v.to_string());
+    ddb.put_item()
+        .table_name("devstack-LinksTable")
+        .item("PK", s("LINK#hello42"))
+        .item("SK", s("META"))
+        .item("GSI1PK", s("USER#alice"))
+        .item("GSI1SK", s("LINK#2026-11-27T10:00:00.000Z#hello42"))
+        .item("code", s("hello42"))
+        .item("ownerId", s("alice"))
+        .item("target", s("https://example.com/hello"))
+        .item("status", s("active"))
+        .item("redirect", n(302))
+        .item("clicks", n(0))
+        .item("createdAt", n(1_795_773_600_000))
+        .item("updatedAt", n(1_795_773_600_000))
+        .item("version", n(1))
+        .send()
+        .await
+        .unwrap();
+
+    let base = ds.http_url.clone().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http.get(format!("{base}/hello42")).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], "https://example.com/hello");
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    let clicks: Vec<Value> = ds
+        .events
+        .accepted()
+        .into_iter()
+        .filter(|e| e["detail-type"] == "link.clicked")
+        .collect();
+    assert_eq!(
+        clicks.len(),
+        1,
+        "the resolve published its click through devstack's EventBridge"
+    );
+    assert_eq!(clicks[0]["detail"]["code"], "hello42");
+
+    let missing = http.get(format!("{base}/nothere")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    for (method, path) in [
+        ("GET", "/links"),
+        ("POST", "/links"),
+        ("DELETE", "/links/hello42"),
+    ] {
+        let r = http
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{method} {path}");
+    }
+    ds.shutdown().await;
+}
