@@ -9,9 +9,16 @@ venv := ".venv"
 default:
     @just --list
 
-# Bring up the local stack (devstack) with the product; extra flags go to `devstack up`.
+# Bring up the product on devstack, with a demo user and link; extra flags go to `devstack up`.
 up *FLAGS:
-    cargo run --release -p devstack -- up --template template.yaml --stack-name url-shortener {{FLAGS}}
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release -p devstack
+    target/release/devstack up --template template.yaml --stack-name url-shortener {{FLAGS}} &
+    pid=$!
+    trap 'kill -TERM $pid 2>/dev/null || true; wait $pid' INT TERM EXIT
+    target/release/devstack demo || true
+    wait $pid
 
 # Run every test (the AWS CLI and cargo-lambda tests use the tools in .venv).
 test: tools

@@ -22,6 +22,8 @@ pub struct Input<'a> {
     pub source_ip: &'a str,
     pub request_id: &'a str,
     pub now_ms: i64,
+    /// `requestContext.authorizer` of a route with an authorizer that let the request in.
+    pub authorizer: Option<Value>,
 }
 
 /// A request id in API Gateway's style (base64 of random bytes, e.g. `CkQ3ZjqCIAMEV5A=`).
@@ -153,6 +155,9 @@ pub fn build(i: Input<'_>) -> Value {
         },
         "isBase64Encoded": false,
     });
+    if let Some(a) = i.authorizer {
+        event["requestContext"]["authorizer"] = a;
+    }
     let obj = event.as_object_mut().expect("an object");
     if !cookies.is_empty() {
         obj.insert("cookies".into(), json!(cookies));

@@ -6,6 +6,7 @@
 //! through the Lambda service, and turns the function's answer into the HTTP response as API
 //! Gateway does (structured or simple format, cookies, base64 bodies).
 
+mod auth;
 mod cors;
 mod event;
 pub mod route;
@@ -59,6 +60,7 @@ pub struct HttpGateway {
     clock: SharedClock,
     account_id: String,
     throttles: Throttles,
+    verifier: auth::JwtVerifier,
 }
 
 impl HttpGateway {
@@ -98,6 +100,7 @@ impl HttpGateway {
             clock,
             account_id: account_id.into(),
             throttles: Throttles::default(),
+            verifier: auth::JwtVerifier::default(),
         })
     }
 
@@ -158,14 +161,45 @@ impl HttpGateway {
                 &parts.headers,
             );
         }
-        if let RouteAuth::Jwt { .. } = &target.route.auth {
-            // Token verification arrives with devstack's Cognito (issue 4). Until then a
-            // protected route refuses every request: never let one through unchecked.
-            let mut r = message(StatusCode::UNAUTHORIZED, "Unauthorized");
-            r.headers_mut()
-                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
-            return self.finish(r, &parts.headers);
-        }
+        let now_ms = self.clock.now_ms();
+        let authorized = match &target.route.auth {
+            RouteAuth::None => None,
+            RouteAuth::Unsupported { authorizer } => {
+                // devstack cannot run this authorizer: refuse rather than let anyone through.
+                tracing::warn!(route = %pattern.route_key, authorizer, "route has an authorizer devstack cannot run");
+                return self.finish(
+                    unauthorized(StatusCode::UNAUTHORIZED, "Bearer"),
+                    &parts.headers,
+                );
+            }
+            RouteAuth::Jwt { authorizer, scopes } => {
+                let Some(a) = self
+                    .api
+                    .authorizers
+                    .iter()
+                    .find(|a| a.id == *authorizer || a.name == *authorizer)
+                else {
+                    tracing::error!(route = %pattern.route_key, authorizer, "route names an unknown authorizer");
+                    return self.finish(
+                        unauthorized(StatusCode::UNAUTHORIZED, "Bearer"),
+                        &parts.headers,
+                    );
+                };
+                match self
+                    .verifier
+                    .authorize(a, scopes, &parts.headers, now_ms)
+                    .await
+                {
+                    Ok(ok) => Some(auth::authorizer_context(&ok)),
+                    Err(denied) => {
+                        let mut r = unauthorized(denied.status, "");
+                        r.headers_mut()
+                            .insert("www-authenticate", auth::header_value(&denied));
+                        return self.finish(r, &parts.headers);
+                    }
+                }
+            }
+        };
         let body = match axum::body::to_bytes(body, MAX_BODY).await {
             Ok(b) => b,
             Err(_) => {
@@ -187,7 +221,8 @@ impl HttpGateway {
             path_parameters: &params,
             source_ip: &source_ip,
             request_id,
-            now_ms: self.clock.now_ms(),
+            now_ms,
+            authorizer: authorized,
         });
         let invoked = self
             .lambda
@@ -223,6 +258,23 @@ impl HttpGateway {
         }
         resp
     }
+}
+
+/// 401 `Unauthorized` or 403 `Forbidden`, as the JWT authorizer answers.
+fn unauthorized(status: StatusCode, www_authenticate: &'static str) -> Response {
+    let text = if status == StatusCode::FORBIDDEN {
+        "Forbidden"
+    } else {
+        "Unauthorized"
+    };
+    let mut r = message(status, text);
+    if !www_authenticate.is_empty() {
+        r.headers_mut().insert(
+            "www-authenticate",
+            HeaderValue::from_static(www_authenticate),
+        );
+    }
+    r
 }
 
 /// API Gateway's own error bodies: `{"message": "..."}`.

@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +15,11 @@ use serde_json::json;
 use std::sync::Arc;
 
 pub struct EdgeState {
+    /// The endpoints, for `/_devstack/health`.
+    pub endpoints: serde_json::Value,
     pub dynamodb: String,
     pub events: Arc<events::EventBridge>,
+    pub cognito: Arc<cognito::Cognito>,
     pub http: reqwest::Client,
     pub stack: Arc<template::model::Stack>,
 }
@@ -24,11 +27,15 @@ pub struct EdgeState {
 pub fn router(state: Arc<EdgeState>, lambda: &lambda::LambdaService) -> Router {
     let aws = Router::new()
         .route("/", post(aws_json))
-        .route(
-            "/_devstack/health",
-            get(|| async { axum::Json(json!({"status": "ok"})) }),
-        )
+        .route("/_devstack/health", get(health))
         .route("/_devstack/stack", get(stack))
+        .route("/_devstack/token", post(token))
+        .route("/_devstack/cognito/messages", get(messages))
+        .route("/{pool}/.well-known/jwks.json", get(jwks))
+        .route(
+            "/{pool}/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
         .fallback(unknown)
         .with_state(state);
     aws.merge(lambda.runtime_router())
@@ -94,8 +101,99 @@ async fn unknown(req: Request) -> Response {
     )
 }
 
+async fn health(State(state): State<Arc<EdgeState>>) -> Response {
+    let mut v = state.endpoints.clone();
+    v["status"] = json!("ok");
+    axum::Json(v).into_response()
+}
+
 async fn stack(State(state): State<Arc<EdgeState>>) -> Response {
     axum::Json(serde_json::to_value(&*state.stack).unwrap_or_default()).into_response()
+}
+
+async fn jwks(State(state): State<Arc<EdgeState>>, Path(pool): Path<String>) -> Response {
+    match state.cognito.jwks(&pool) {
+        Some(v) => axum::Json(v).into_response(),
+        None => aws_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("User pool {pool} does not exist."),
+        ),
+    }
+}
+
+async fn openid_configuration(
+    State(state): State<Arc<EdgeState>>,
+    Path(pool): Path<String>,
+) -> Response {
+    match state.cognito.openid_configuration(&pool) {
+        Some(v) => axum::Json(v).into_response(),
+        None => aws_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("User pool {pool} does not exist."),
+        ),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenRequest {
+    user: String,
+    #[serde(default)]
+    pool: Option<String>,
+    #[serde(default)]
+    client: Option<String>,
+}
+
+/// `devstack token`: tokens for a user of the template's pool (created, confirmed, if new).
+async fn token(State(state): State<Arc<EdgeState>>, body: Bytes) -> Response {
+    let Ok(req) = serde_json::from_slice::<TokenRequest>(&body) else {
+        return aws_error(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "expected {\"user\": \"...\"}",
+        );
+    };
+    match state
+        .cognito
+        .token_for(req.pool.as_deref(), req.client.as_deref(), &req.user)
+    {
+        Ok(t) => axum::Json(json!({
+            "IdToken": t.id_token, "AccessToken": t.access_token,
+            "RefreshToken": t.refresh_token, "ExpiresIn": t.expires_in,
+        }))
+        .into_response(),
+        Err(e) => aws_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterException",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// What Cognito would have emailed (confirmation codes, temporary passwords), newest last:
+/// nothing is delivered locally, so this is where a user signing up finds the code.
+async fn messages(State(state): State<Arc<EdgeState>>) -> Response {
+    axum::Json(serde_json::to_value(state.cognito.sent_codes()).unwrap_or_default()).into_response()
+}
+
+/// An awsJson answer of one of devstack's services.
+fn answer(status: u16, body: &serde_json::Value) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Body::from(body.to_string()),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Some(code) = body.get("__type").and_then(|c| c.as_str())
+        && let Ok(v) = HeaderValue::from_str(code)
+    {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r
 }
 
 /// JSON-protocol APIs, by the service prefix of `X-Amz-Target`.
@@ -116,21 +214,11 @@ async fn aws_json(
         "DynamoDB_20120810" => proxy(&state, &state.dynamodb, &headers, body).await,
         "AWSEvents" => {
             let a = state.events.dispatch(operation, &body);
-            let mut r = (
-                StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                Body::from(a.body.to_string()),
-            )
-                .into_response();
-            r.headers_mut().insert(
-                "content-type",
-                HeaderValue::from_static("application/x-amz-json-1.1"),
-            );
-            if let Some(code) = a.body.get("__type").and_then(|c| c.as_str())
-                && let Ok(v) = HeaderValue::from_str(code)
-            {
-                r.headers_mut().insert("x-amzn-errortype", v);
-            }
-            r
+            answer(a.status, &a.body)
+        }
+        "AWSCognitoIdentityProviderService" => {
+            let a = state.cognito.dispatch(operation, &body);
+            answer(a.status, &a.body)
         }
         _ => aws_error(
             StatusCode::BAD_REQUEST,

@@ -107,6 +107,8 @@ pub enum DevstackError {
     Dynamo(#[from] dynamo::DynamoError),
     #[error(transparent)]
     Gateway(#[from] apigw::GatewayError),
+    #[error(transparent)]
+    Cognito(#[from] cognito::CognitoError),
     #[error("--{flag} {name}: the template has no such function")]
     UnknownFunction { flag: &'static str, name: String },
     #[error("cannot prepare the data folder {path}: {source}")]
@@ -125,6 +127,7 @@ pub struct Devstack {
     pub ws_url: String,
     pub lambda: lambda::LambdaService,
     pub events: Arc<events::EventBridge>,
+    pub cognito: Arc<cognito::Cognito>,
     /// How long start took after the executables were ready.
     pub ready_in: Duration,
     servers: Vec<tokio::task::JoinHandle<()>>,
@@ -289,9 +292,18 @@ impl Devstack {
             function_configs,
         );
         let events = Arc::new(events::EventBridge::new(&stack, clock.clone()));
+        let cognito_dir = (!config.in_memory).then(|| config.data_dir.join("cognito"));
+        let cognito = Arc::new(cognito::Cognito::new(
+            &stack,
+            clock.clone(),
+            cognito_dir.as_deref(),
+        )?);
+        let http_url = stack.http_apis.first().map(|_| http_base.clone());
         let state = Arc::new(edge::EdgeState {
+            endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
             dynamodb: dynamo.endpoint.clone(),
             events: events.clone(),
+            cognito: cognito.clone(),
             http: reqwest::Client::new(),
             stack: stack.clone(),
         });
@@ -306,7 +318,7 @@ impl Devstack {
             .iter()
             .map(|f| (f.logical_id.clone(), f.name.clone()))
             .collect();
-        let http_url = match stack.http_apis.first() {
+        match stack.http_apis.first() {
             Some(api) => {
                 let gw = Arc::new(apigw::HttpGateway::new(
                     api.clone(),
@@ -321,10 +333,9 @@ impl Devstack {
                 servers.push(tokio::spawn(async move {
                     let _ = axum::serve(http, app).await;
                 }));
-                Some(http_base)
             }
-            None => None,
-        };
+            None => drop(http),
+        }
         Ok(Self {
             ready_in: started.elapsed(),
             stack,
@@ -333,6 +344,7 @@ impl Devstack {
             ws_url: ws_base.replacen("http://", "ws://", 1),
             lambda,
             events,
+            cognito,
             servers,
             _dynamo: dynamo,
         })

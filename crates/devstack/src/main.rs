@@ -40,6 +40,28 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:4566")]
         edge: String,
     },
+    /// Print a Cognito token for a user of the running stack's user pool (created and
+    /// confirmed if new): `curl -H "Authorization: Bearer $(devstack token --user a@b.c)" ...`
+    Token {
+        #[arg(long)]
+        user: String,
+        /// Print the access token instead of the id token.
+        #[arg(long)]
+        access: bool,
+        #[arg(long, default_value = "http://127.0.0.1:4566")]
+        edge: String,
+    },
+    /// Against a running stack of the product: wait until it answers, create a demo user and a
+    /// demo link, and print commands to try them.
+    Demo {
+        #[arg(long, default_value = "http://127.0.0.1:4566")]
+        edge: String,
+        #[arg(long, default_value = "demo@example.com")]
+        user: String,
+        /// Seconds to wait for the stack to come up (it may still be building).
+        #[arg(long, default_value_t = 900)]
+        wait: u64,
+    },
     /// Print a function's log (from the data folder), or list the functions with logs.
     Logs {
         function: Option<String>,
@@ -118,6 +140,21 @@ async fn main() -> Result<()> {
             payload,
             edge,
         } => invoke(&edge, &function, &payload).await,
+        Command::Token { user, access, edge } => {
+            let t = token(&edge, &user).await?;
+            println!(
+                "{}",
+                if access {
+                    &t["AccessToken"]
+                } else {
+                    &t["IdToken"]
+                }
+                .as_str()
+                .unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Demo { edge, user, wait } => demo(&edge, &user, wait).await,
         Command::Logs {
             function,
             data_dir,
@@ -296,4 +333,73 @@ async fn logs(data_dir: &std::path::Path, function: Option<&str>, follow: bool) 
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+}
+
+async fn token(edge: &str, user: &str) -> Result<serde_json::Value> {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_devstack/token", edge.trim_end_matches('/')))
+        .json(&serde_json::json!({ "user": user }))
+        .send()
+        .await
+        .with_context(|| format!("no devstack answers at {edge}; is `devstack up` running?"))?;
+    let ok = resp.status().is_success();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !ok {
+        bail!(
+            "devstack refused: {}",
+            body["message"].as_str().unwrap_or("unknown error")
+        );
+    }
+    Ok(body)
+}
+
+async fn demo(edge: &str, user: &str, wait: u64) -> Result<()> {
+    let edge = edge.trim_end_matches('/');
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let endpoints: serde_json::Value = loop {
+        if let Ok(r) = http.get(format!("{edge}/_devstack/health")).send().await
+            && r.status().is_success()
+        {
+            break r.json().await.unwrap_or_default();
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("devstack did not come up at {edge} within {wait} s");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let api = endpoints["http"]
+        .as_str()
+        .context("the stack has no HTTP API")?
+        .to_owned();
+    let tokens = token(edge, user).await?;
+    let id_token = tokens["IdToken"].as_str().unwrap_or_default();
+    let created = http
+        .post(format!("{api}/links"))
+        .bearer_auth(id_token)
+        .header("idempotency-key", "devstack-demo")
+        .json(&serde_json::json!({"url": "https://www.rust-lang.org/", "alias": "demo"}))
+        .send()
+        .await?;
+    let status = created.status();
+    let body = created.text().await.unwrap_or_default();
+    // 409: the demo link exists from an earlier run (state is kept in .devstack/).
+    if !status.is_success() && status.as_u16() != 409 {
+        bail!("creating the demo link failed: {status} {body}");
+    }
+    let me = std::env::args().next().unwrap_or_else(|| "devstack".into());
+    println!(
+        r#"
+Demo user {user} and demo link {api}/demo are ready. Try:
+
+  curl -i {api}/demo                                  # the public redirect
+  export TOKEN=$({me} token --user {user} --edge {edge})
+  curl -s -H "Authorization: Bearer $TOKEN" {api}/links                                 # your links
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+       -d '{{"url":"https://example.com/"}}' {api}/links                               # a new link
+  curl -s -H "Authorization: Bearer $TOKEN" {api}/links/demo                            # stats
+  curl -i {api}/links                                 # without a token: 401
+"#
+    );
+    Ok(())
 }

@@ -125,3 +125,77 @@ async fn the_aws_cli_and_cargo_lambda_work_against_the_edge_port() {
     let _ = std::fs::remove_file(&out_file);
     ds.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_aws_cli_signs_up_confirms_and_logs_in() {
+    let template = format!(
+        "{}/tests/fixtures/template.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let ds = Devstack::start(Config::for_tests(template)).await.unwrap();
+    let edge = ds.edge_url.clone();
+    let pool = ds.stack.user_pools[0].id.clone();
+    let client = ds.stack.user_pool_clients[0].id.clone();
+    let cognito = ds.cognito.clone();
+    let (signed_up, pools, login) = tokio::task::spawn_blocking(move || {
+        let idp = |args: &[&str]| run(aws(&edge).arg("cognito-idp").args(args));
+        let pools = idp(&["list-user-pools", "--max-results", "10"]);
+        let signed_up = idp(&[
+            "sign-up",
+            "--client-id",
+            &client,
+            "--username",
+            "carol@example.com",
+            "--password",
+            "Sup3r-secret",
+            "--user-attributes",
+            "Name=email,Value=carol@example.com",
+        ]);
+        // The code Cognito would have emailed.
+        let code = cognito
+            .sent_codes()
+            .last()
+            .expect("a confirmation code")
+            .code
+            .clone();
+        idp(&[
+            "confirm-sign-up",
+            "--client-id",
+            &client,
+            "--username",
+            "carol@example.com",
+            "--confirmation-code",
+            &code,
+        ]);
+        let login = idp(&[
+            "initiate-auth",
+            "--client-id",
+            &client,
+            "--auth-flow",
+            "USER_PASSWORD_AUTH",
+            "--auth-parameters",
+            "USERNAME=carol@example.com,PASSWORD=Sup3r-secret",
+        ]);
+        (signed_up, pools, login)
+    })
+    .await
+    .unwrap();
+    let pools: Value = serde_json::from_str(&pools).unwrap();
+    assert_eq!(pools["UserPools"][0]["Id"], json!(pool));
+    let signed_up: Value = serde_json::from_str(&signed_up).unwrap();
+    assert_eq!(signed_up["UserConfirmed"], json!(false));
+    let login: Value = serde_json::from_str(&login).unwrap();
+    let id_token = login["AuthenticationResult"]["IdToken"]
+        .as_str()
+        .expect("an id token");
+    // That token opens the API's JWT route.
+    let base = ds.http_url.clone().unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{base}/private"))
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    ds.shutdown().await;
+}

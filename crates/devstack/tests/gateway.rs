@@ -120,7 +120,7 @@ async fn the_event_is_the_v2_contract_and_the_response_is_converted() {
 }
 
 #[tokio::test]
-async fn a_jwt_route_answers_401_until_tokens_are_verified() {
+async fn a_jwt_route_accepts_devstack_cognito_tokens_and_nothing_else() {
     let ds = stack().await;
     let base = ds.http_url.clone().unwrap();
     let http = reqwest::Client::new();
@@ -131,10 +131,40 @@ async fn a_jwt_route_answers_401_until_tokens_are_verified() {
         }
         let r = req.send().await.unwrap();
         assert_eq!(r.status(), 401);
-        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
         assert_eq!(
             r.json::<Value>().await.unwrap(),
             json!({"message": "Unauthorized"})
+        );
+    }
+    // A token of the template's own user pool, issued by devstack's Cognito.
+    let tokens = ds
+        .cognito
+        .token_for(None, None, "alice@example.com")
+        .unwrap();
+    for token in [&tokens.id_token, &tokens.access_token] {
+        let r = http
+            .get(format!("{base}/private"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let event: Value = r.json().await.unwrap();
+        let claims = &event["requestContext"]["authorizer"]["jwt"]["claims"];
+        assert!(
+            claims["sub"].as_str().is_some_and(|s| !s.is_empty()),
+            "{claims}"
+        );
+        assert!(claims["exp"].is_string(), "claims are strings: {claims}");
+        assert_eq!(
+            claims["iss"].as_str(),
+            Some(ds.stack.user_pools[0].provider_url.as_str())
         );
     }
 }

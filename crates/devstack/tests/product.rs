@@ -1,13 +1,13 @@
 //! devstack runs the product from the repository's own template.yaml: a public resolve of a
-//! link put into the table answers its redirect (and publishes the click), an owner route
-//! answers 401.
+//! link put into the table answers its redirect (and publishes the click); owner routes answer
+//! 401 without a token, and with devstack's Cognito tokens create, list and isolate tenants.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use devstack::{Config, Devstack};
 use serde_json::Value;
 
 #[tokio::test]
-async fn the_product_resolves_a_link_and_guards_owner_routes() {
+async fn the_product_runs_with_tenants_separated() {
     let template = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
     let ds = Devstack::start(Config::for_tests(template))
         .await
@@ -84,5 +84,80 @@ async fn the_product_resolves_a_link_and_guards_owner_routes() {
             .unwrap();
         assert_eq!(r.status(), 401, "{method} {path}");
     }
+
+    // Signed in through devstack's Cognito: create, resolve, list; another tenant sees nothing.
+    let alice = ds
+        .cognito
+        .token_for(None, None, "alice@example.com")
+        .unwrap()
+        .id_token;
+    let bob = ds
+        .cognito
+        .token_for(None, None, "bob@example.com")
+        .unwrap()
+        .id_token;
+    let created = http
+        .post(format!("{base}/links"))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({"url": "https://www.rust-lang.org/learn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let link: Value = created.json().await.unwrap();
+    let code = link["code"].as_str().unwrap().to_owned();
+    assert_eq!(
+        link["shortUrl"],
+        Value::String(format!("{base}/{code}")),
+        "the base is the local API endpoint"
+    );
+    assert_eq!(link["status"], "pending");
+    let r = http.get(format!("{base}/{code}")).send().await.unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(r.headers()["location"], "https://www.rust-lang.org/learn");
+    let mine: Value = http
+        .get(format!("{base}/links"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["links"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["links"][0]["code"], code.as_str());
+    let theirs: Value = http
+        .get(format!("{base}/links"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["links"], serde_json::json!([]));
+    let peek = http
+        .get(format!("{base}/links/{code}"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(peek.status(), 404);
+    let delete = http
+        .delete(format!("{base}/links/{code}"))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 404);
+    assert_eq!(
+        http.get(format!("{base}/{code}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        301,
+        "still there"
+    );
     ds.shutdown().await;
 }

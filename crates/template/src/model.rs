@@ -133,11 +133,16 @@ pub struct Cors {
 pub enum RouteAuth {
     None,
     Jwt {
-        /// Logical id of the authorizer (`AWS::ApiGatewayV2::Authorizer`), or its name in a
-        /// SAM HttpApi's `Auth.Authorizers`.
+        /// The `id` of the authorizer in [`HttpApi::authorizers`] (an
+        /// `AWS::ApiGatewayV2::Authorizer`), or its `name` in a SAM HttpApi's `Auth.Authorizers`.
         authorizer: String,
         /// `AuthorizationScopes` of the route.
         scopes: Vec<String>,
+    },
+    /// An authorizer devstack cannot run (a Lambda authorizer, IAM): the route refuses every
+    /// request rather than serve it unauthenticated.
+    Unsupported {
+        authorizer: String,
     },
 }
 

@@ -111,7 +111,7 @@ impl Builder<'_, '_> {
                     id,
                     format!(
                         "authorizer {name}: only JWT authorizers are emulated; routes that use it \
-                         are served without authorization"
+                         answer 401 (never served unauthenticated)"
                     ),
                 );
                 auth.other.insert(name.into());
@@ -141,8 +141,8 @@ impl Builder<'_, '_> {
         if a.bool_or("EnableIamAuthorizer", false)? {
             self.warn(
                 id,
-                "IAM authorization (EnableIamAuthorizer) is not emulated: routes that use it are \
-                 served without authorization",
+                "IAM authorization (EnableIamAuthorizer) is not emulated: routes that use it \
+                 answer 401 (never served unauthenticated)",
             );
         }
         if p.has("Domain") {
@@ -284,7 +284,7 @@ impl Builder<'_, '_> {
                 &res.id,
                 format!(
                     "AuthorizerType {ty}: only JWT authorizers are emulated; routes that use it \
-                     are served without authorization"
+                     answer 401 (never served unauthenticated)"
                 ),
             );
             None
@@ -481,22 +481,25 @@ impl Builder<'_, '_> {
                             )
                         })?;
                     RouteAuth::Jwt {
-                        authorizer: authorizer.logical_id.clone(),
+                        authorizer: authorizer.id.clone(),
                         scopes: route.scopes.clone(),
                     }
                 }
                 // Lambda authorizers: the authorizer carries the warning.
-                "CUSTOM" => RouteAuth::None,
+                "CUSTOM" => RouteAuth::Unsupported {
+                    authorizer: route.authorizer_id.clone().unwrap_or_default(),
+                },
                 other => {
                     self.warn(
                         &route.logical_id,
                         format!(
-                            "AuthorizationType {other} is not emulated: route {} is served \
-                             without authorization",
+                            "AuthorizationType {other} is not emulated: route {} answers 401",
                             route.route_key
                         ),
                     );
-                    RouteAuth::None
+                    RouteAuth::Unsupported {
+                        authorizer: other.to_owned(),
+                    }
                 }
             };
             match api {
@@ -579,7 +582,9 @@ impl Builder<'_, '_> {
                     authorizer: name,
                     scopes: event.scopes.clone(),
                 },
-                Some(name) if auth_names.other.contains(&name) => RouteAuth::None,
+                Some(name) if auth_names.other.contains(&name) || name == "AWS_IAM" => {
+                    RouteAuth::Unsupported { authorizer: name }
+                }
                 Some(name) => {
                     return Err(fail(
                         "Auth.Authorizer",

@@ -523,7 +523,7 @@ Resources:
             (
                 "Lambda".to_owned(),
                 "AuthorizerType REQUEST: only JWT authorizers are emulated; routes that use it \
-                 are served without authorization"
+                 answer 401 (never served unauthenticated)"
                     .to_owned()
             ),
             (
@@ -534,9 +534,7 @@ Resources:
             ),
             (
                 "B".to_owned(),
-                "AuthorizationType AWS_IAM is not emulated: route GET /b is served without \
-                 authorization"
-                    .to_owned()
+                "AuthorizationType AWS_IAM is not emulated: route GET /b answers 401".to_owned()
             ),
         ]
     );

@@ -108,8 +108,9 @@ fn http_api_routes_auth_cors_and_throttling() {
         .iter()
         .map(|r| (r.route_key.as_str(), r.function.as_str(), &r.auth))
         .collect();
+    // A route names its authorizer by the authorizer's id, which the gateway looks up.
     let jwt = RouteAuth::Jwt {
-        authorizer: "HttpJwtAuthorizer".into(),
+        authorizer: api.authorizers[0].id.clone(),
         scopes: vec![],
     };
     assert_eq!(

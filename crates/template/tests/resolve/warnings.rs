@@ -184,8 +184,8 @@ fn unemulated_features_are_warned_about() {
         ),
         (
             "Api",
-            "authorizer Custom: only JWT authorizers are emulated; routes that use it are served \
-             without authorization",
+            "authorizer Custom: only JWT authorizers are emulated; routes that use it answer 401 \
+             (never served unauthenticated)",
         ),
         (
             "Api",
