@@ -34,25 +34,7 @@ use std::path::Path;
 use store::Store;
 use template::model::{Stack, UserPool, UserPoolClient};
 
-/// An answer in the awsJson protocol: a status and a JSON body (errors carry `__type`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-}
-
-impl Answer {
-    pub fn ok(body: Value) -> Self {
-        Self { status: 200, body }
-    }
-
-    pub fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: json!({"__type": code, "message": message.into()}),
-        }
-    }
-}
+pub use awsjson::Answer;
 
 /// Tokens of one sign-in, as `devstack token` prints them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -178,17 +178,17 @@ async fn messages(State(state): State<Arc<EdgeState>>) -> Response {
 }
 
 /// An awsJson answer of one of devstack's services.
-fn answer(status: u16, body: &serde_json::Value) -> Response {
+fn answer(a: &awsjson::Answer) -> Response {
     let mut r = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        Body::from(body.to_string()),
+        StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Body::from(a.body.to_string()),
     )
         .into_response();
     r.headers_mut().insert(
         "content-type",
         HeaderValue::from_static("application/x-amz-json-1.1"),
     );
-    if let Some(code) = body.get("__type").and_then(|c| c.as_str())
+    if let Some(code) = a.error_code()
         && let Ok(v) = HeaderValue::from_str(code)
     {
         r.headers_mut().insert("x-amzn-errortype", v);
@@ -212,14 +212,8 @@ async fn aws_json(
     let (service, operation) = target.split_once('.').unwrap_or((target, ""));
     match service {
         "DynamoDB_20120810" => proxy(&state, &state.dynamodb, &headers, body).await,
-        "AWSEvents" => {
-            let a = state.events.dispatch(operation, &body);
-            answer(a.status, &a.body)
-        }
-        "AWSCognitoIdentityProviderService" => {
-            let a = state.cognito.dispatch(operation, &body);
-            answer(a.status, &a.body)
-        }
+        "AWSEvents" => answer(&state.events.dispatch(operation, &body)),
+        "AWSCognitoIdentityProviderService" => answer(&state.cognito.dispatch(operation, &body)),
         _ => aws_error(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",

@@ -16,25 +16,7 @@ const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// Accepted events kept for inspection.
 const KEEP: usize = 10_000;
 
-/// An answer in the awsJson protocol: a status and a JSON body (errors carry `__type`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-}
-
-impl Answer {
-    pub fn ok(body: Value) -> Self {
-        Self { status: 200, body }
-    }
-
-    pub fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: json!({"__type": code, "message": message.into()}),
-        }
-    }
-}
+pub use awsjson::Answer;
 
 pub struct EventBridge {
     region: String,

@@ -576,34 +576,28 @@ impl Store {
         };
         // The META item is gone first, so no click can add to a stat from here on (the
         // aggregator's transaction requires it); whatever stats exist now are all there are.
-        let mut doomed: Vec<Key> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :stat)")
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_names("#sk", attr::SK)
-                .expression_attribute_values(":pk", s(keys::link_pk(code)))
-                .expression_attribute_values(":stat", s(keys::stat_prefix()))
-                .projection_expression("#pk, #sk")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            doomed.extend(out.items().iter().filter_map(|i| {
+        let stats = self
+            .query_all(
+                self.ddb
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :stat)")
+                    .expression_attribute_names("#pk", attr::PK)
+                    .expression_attribute_names("#sk", attr::SK)
+                    .expression_attribute_values(":pk", s(keys::link_pk(code)))
+                    .expression_attribute_values(":stat", s(keys::stat_prefix()))
+                    .projection_expression("#pk, #sk"),
+            )
+            .await?;
+        let mut doomed: Vec<Key> = stats
+            .iter()
+            .filter_map(|i| {
                 Some(Key {
                     pk: get_s(i, attr::PK)?.to_owned(),
                     sk: get_s(i, attr::SK)?.to_owned(),
                 })
-            }));
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => break,
-            }
-        }
+            })
+            .collect();
         doomed.extend(
             self.watchers(code)
                 .await?
@@ -812,32 +806,43 @@ impl Store {
 
     /// The connection ids watching `code`.
     pub async fn watchers(&self, code: &ShortCode) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
+        let items = self
+            .query_all(
+                self.ddb
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(attr::GSI1)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", attr::GSI1PK)
+                    .expression_attribute_values(":pk", s(keys::watchers_partition(code))),
+            )
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| get_s(i, "connectionId").map(str::to_owned))
+            .collect())
+    }
+
+    /// Every item a query matches, following its pages.
+    async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name(attr::GSI1)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", attr::GSI1PK)
-                .expression_attribute_values(":pk", s(keys::watchers_partition(code)))
+            let out = query
+                .clone()
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| StoreError::sdk("Query", e))?;
-            ids.extend(
-                out.items()
-                    .iter()
-                    .filter_map(|i| get_s(i, "connectionId").map(str::to_owned)),
-            );
+            items.extend(out.items().iter().cloned());
             match out.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),
-                None => break,
+                None => return Ok(items),
             }
         }
-        Ok(ids)
     }
 }
 

@@ -335,20 +335,7 @@ async fn expiry_is_decided_by_the_request_time_not_the_system_clock() {
 async fn click_publish_retries_failed_entries_with_the_same_click_id() {
     let stack = Stack::start_with(BusMode::FailFirstEntryOnce).await;
     // Create with a store write only, so the bus's single failure is the click's.
-    let link = functions::store::Link {
-        code: domain::ShortCode::parse("retry01").unwrap(),
-        owner: ALICE.into(),
-        target: domain::TargetUrl::from_stored("https://a.example/".into()),
-        status: domain::LinkStatus::Active,
-        redirect: 302,
-        clicks: 0,
-        created_at: domain::EpochMillis(T0),
-        updated_at: domain::EpochMillis(T0),
-        expires_at: None,
-        version: 1,
-        moderation_reason: None,
-    };
-    stack.store().create_link(&link, None).await.unwrap();
+    put_active_link(&stack, "retry01", 302).await;
     let r = click(&stack, "retry01", "gw-req-7", T0).await;
     assert_eq!(r.status, 302);
     let published = stack.published().await;
@@ -367,20 +354,7 @@ async fn click_publish_retries_failed_entries_with_the_same_click_id() {
 #[tokio::test]
 async fn a_failed_publish_never_fails_the_redirect() {
     let stack = Stack::start_with(BusMode::RejectAll).await;
-    let link = functions::store::Link {
-        code: domain::ShortCode::parse("still-ok").unwrap(),
-        owner: ALICE.into(),
-        target: domain::TargetUrl::from_stored("https://a.example/".into()),
-        status: domain::LinkStatus::Active,
-        redirect: 301,
-        clicks: 0,
-        created_at: domain::EpochMillis(T0),
-        updated_at: domain::EpochMillis(T0),
-        expires_at: None,
-        version: 1,
-        moderation_reason: None,
-    };
-    stack.store().create_link(&link, None).await.unwrap();
+    put_active_link(&stack, "still-ok", 301).await;
     let r = click(&stack, "still-ok", "r1", T0).await;
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("https://a.example/"));

@@ -591,6 +591,25 @@ pub async fn create_link(stack: &Stack, owner: &str, body: Value) -> Value {
     r.json()
 }
 
+/// Writes an active link of Alice's straight into the table (no create, so nothing is
+/// published), targeting `https://a.example/`.
+pub async fn put_active_link(stack: &Stack, code: &str, redirect: u16) {
+    let link = functions::store::Link {
+        code: domain::ShortCode::parse(code).unwrap(),
+        owner: ALICE.into(),
+        target: domain::TargetUrl::from_stored("https://a.example/".into()),
+        status: domain::LinkStatus::Active,
+        redirect,
+        clicks: 0,
+        created_at: domain::EpochMillis(T0),
+        updated_at: domain::EpochMillis(T0),
+        expires_at: None,
+        version: 1,
+        moderation_reason: None,
+    };
+    stack.store().create_link(&link, None).await.unwrap();
+}
+
 /// Resolves `code` once with a fresh gateway request id; returns the response.
 pub async fn click(stack: &Stack, code: &str, request_id: &str, at: i64) -> Resp {
     let h = stack.resolve();
