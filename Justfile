@@ -40,3 +40,8 @@ tools:
 
 # What CI runs: lint, tests, release build.
 ci: lint test build
+
+# Benchmark devstack vs the HTTP floor and cargo lambda watch (report: target/bench/report.md).
+bench *FLAGS: tools
+    cargo build --release -p devstack -p fixtures -p functions -p bench
+    target/release/bench {{FLAGS}}

@@ -254,8 +254,14 @@ fn print_banner(ds: &Devstack) {
     for t in &s.tables {
         say!("  table {}", t.name);
     }
+    // Resources without local effect, counted by type: dozens of alarms are not news.
+    let mut ignored: BTreeMap<&str, usize> = BTreeMap::new();
     for i in &s.ignored {
-        say!("  (no local effect) {} {}", i.resource_type, i.resource);
+        *ignored.entry(i.resource_type.as_str()).or_default() += 1;
+    }
+    if !ignored.is_empty() {
+        let list: Vec<String> = ignored.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        say!("  no local effect: {}", list.join(", "));
     }
     for w in &s.warnings {
         say!(

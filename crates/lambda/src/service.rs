@@ -107,6 +107,9 @@ pub(crate) struct Invocation {
     started: Mutex<Option<Instant>>,
     /// Holds the concurrency slot until the invocation ends, even if its caller went away.
     slot: Mutex<Option<Slot>>,
+    /// Dropped when the invocation ends, which stops its timeout timer (a timer left running
+    /// would keep the invocation, payload included, in memory for the whole timeout).
+    timer: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl Invocation {
@@ -115,6 +118,7 @@ impl Invocation {
     fn finish(&self, outcome: Outcome) -> bool {
         let sender = self.done.lock().expect("invocation").take();
         self.slot.lock().expect("invocation").take();
+        self.timer.lock().expect("invocation").take();
         match sender {
             Some(tx) => {
                 let _ = tx.send(outcome);
@@ -362,6 +366,7 @@ impl LambdaService {
             done: Mutex::new(Some(tx)),
             started: Mutex::new(None),
             slot: Mutex::new(Some(slot)),
+            timer: Mutex::new(None),
         });
         self.dispatch(&f, inv);
         let outcome = rx.await.map_err(|_| InvokeError::ShuttingDown)?;
@@ -649,12 +654,21 @@ impl LambdaService {
             &f.config.name,
             &format!("START RequestId: {} Version: $LATEST", inv.id),
         );
+        let (stop, stopped) = oneshot::channel::<()>();
+        *inv.timer.lock().expect("invocation") = Some(stop);
         let this = self.clone();
         let f = f.clone();
-        let inv = inv.clone();
+        let inv = Arc::downgrade(inv);
         tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            this.time_out(&f, &inv, timeout);
+            tokio::select! {
+                _ = tokio::time::sleep(timeout) => {
+                    if let Some(inv) = inv.upgrade() {
+                        this.time_out(&f, &inv, timeout);
+                    }
+                }
+                // The invocation ended (its sender was dropped): nothing to time out.
+                _ = stopped => {}
+            }
         });
     }
 
