@@ -104,10 +104,6 @@ impl HttpGateway {
         })
     }
 
-    pub fn api(&self) -> &HttpApi {
-        &self.api
-    }
-
     /// The gateway as an axum router (every path goes through [`HttpGateway::handle`]). Serve
     /// it with `into_make_service_with_connect_info::<SocketAddr>()` so events carry the
     /// caller's address as `sourceIp`.

@@ -31,17 +31,13 @@ impl Dynamo {
     /// runs every second so expired items really disappear.
     pub async fn start(path: Option<&Path>) -> Result<Self, DynamoError> {
         let db = match path {
-            Some(p) => {
-                if let Some(dir) = p.parent() {
-                    let _ = std::fs::create_dir_all(dir);
+            // The caller has created the data folder (and reported it if it could not).
+            Some(p) => dynoxide::Database::new(&p.display().to_string()).map_err(|e| {
+                DynamoError::Open {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
                 }
-                dynoxide::Database::new(&p.display().to_string()).map_err(|e| {
-                    DynamoError::Open {
-                        path: p.display().to_string(),
-                        message: e.to_string(),
-                    }
-                })?
-            }
+            })?,
             None => dynoxide::Database::memory().map_err(|e| DynamoError::Open {
                 path: ":memory:".into(),
                 message: e.to_string(),

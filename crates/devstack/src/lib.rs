@@ -241,12 +241,11 @@ impl Devstack {
         let started = Instant::now();
 
         let dynamo_path = (!config.in_memory).then(|| config.data_dir.join("dynamodb.sqlite"));
-        if let Some(p) = &dynamo_path {
+        if !config.in_memory {
             std::fs::create_dir_all(&config.data_dir).map_err(|source| DevstackError::DataDir {
                 path: config.data_dir.display().to_string(),
                 source,
             })?;
-            let _ = p;
         }
         let dynamo = dynamo::Dynamo::start(dynamo_path.as_deref()).await?;
         for t in &stack.tables {
