@@ -227,6 +227,8 @@ impl HttpGateway {
                 qualifier: None,
                 payload: Bytes::from(event.to_string()),
                 client_context: None,
+                tail_logs: false,
+                fault: None,
             })
             .await;
         let resp = match invoked {

@@ -69,6 +69,10 @@ struct Cli {
     /// `devstack up` starts to time (the median is reported).
     #[arg(long, default_value_t = 5)]
     up_runs: usize,
+    /// devstack's instance cap per function (`devstack up --max-instances`); 0 lifts it.
+    /// Default: devstack's own default.
+    #[arg(long)]
+    max_instances: Option<usize>,
     /// Parts to leave out.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<Part>,
@@ -329,6 +333,10 @@ impl Bench {
         Ok(())
     }
 
+    fn max_instances(&self) -> Option<Option<usize>> {
+        self.cli.max_instances.map(|n| (n > 0).then_some(n))
+    }
+
     fn breakdown(&self) -> bool {
         self.wants(Part::Breakdown) && self.cli.breakdown_secs > 0.0
     }
@@ -363,7 +371,15 @@ impl Bench {
         let ds = match self.wants(Part::Devstack) {
             true => {
                 let template = self.root.join("crates/bench/template.yaml");
-                Some(stacks::start(&template, &self.data_dir("devstack-fixture"), &[]).await?)
+                Some(
+                    stacks::start(
+                        &template,
+                        &self.data_dir("devstack-fixture"),
+                        &[],
+                        self.max_instances(),
+                    )
+                    .await?,
+                )
             }
             false => None,
         };
@@ -616,6 +632,7 @@ impl Bench {
                 ("ThrottleRateLimit", "1000000"),
                 ("ThrottleBurstLimit", "1000000"),
             ],
+            self.max_instances(),
         )
         .await?;
         s.put_link().await?;

@@ -37,8 +37,12 @@ pub async fn start(
     template: &Path,
     data_dir: &Path,
     overrides: &[(&str, &str)],
+    max_instances: Option<Option<usize>>,
 ) -> Result<Running> {
     let mut config = Config::new(template);
+    if let Some(m) = max_instances {
+        config.max_instances = m;
+    }
     config.in_memory = true;
     config.edge_port = 0;
     config.http_port = 0;

@@ -19,6 +19,11 @@ pub struct EdgeState {
     pub endpoints: serde_json::Value,
     pub dynamodb: String,
     pub events: Arc<events::EventBridge>,
+    pub sqs: Arc<sqs::Sqs>,
+    pub chaos: Arc<chaos::Chaos>,
+    pub pollers: Arc<esm::Pollers>,
+    pub clock: clock::SharedClock,
+    pub manual_clock: Option<Arc<clock::ManualClock>>,
     pub cognito: Arc<cognito::Cognito>,
     pub http: reqwest::Client,
     pub stack: Arc<template::model::Stack>,
@@ -31,6 +36,12 @@ pub fn router(state: Arc<EdgeState>, lambda: &lambda::LambdaService) -> Router {
         .route("/_devstack/stack", get(stack))
         .route("/_devstack/token", post(token))
         .route("/_devstack/cognito/messages", get(messages))
+        .route("/_devstack/clock", get(clock_now).post(clock_move))
+        .route("/_devstack/chaos", axum::routing::any(chaos_admin))
+        .route("/_devstack/chaos/{*rest}", axum::routing::any(chaos_admin))
+        .route("/_devstack/queues", get(queues))
+        .route("/_devstack/journal", get(journal))
+        .route("/_devstack/settle", post(settle))
         .route("/{pool}/.well-known/jwks.json", get(jwks))
         .route(
             "/{pool}/.well-known/openid-configuration",
@@ -211,8 +222,14 @@ async fn aws_json(
     };
     let (service, operation) = target.split_once('.').unwrap_or((target, ""));
     match service {
-        "DynamoDB_20120810" => proxy(&state, &state.dynamodb, &headers, body).await,
+        "DynamoDB_20120810" => {
+            if let Some(r) = dynamodb_fault(&state, operation, &body) {
+                return r;
+            }
+            proxy(&state, &state.dynamodb, &headers, body).await
+        }
         "AWSEvents" => answer(&state.events.dispatch(operation, &body)),
+        "AmazonSQS" => sqs_answer(&state.sqs.dispatch(operation, &body).await),
         "AWSCognitoIdentityProviderService" => answer(&state.cognito.dispatch(operation, &body)),
         _ => aws_error(
             StatusCode::BAD_REQUEST,
@@ -260,5 +277,242 @@ async fn proxy(state: &EdgeState, endpoint: &str, headers: &HeaderMap, body: Byt
             "ServiceUnavailable",
             &e.to_string(),
         ),
+    }
+}
+
+/// An SQS answer: awsJson 1.0, and for an error the `x-amzn-query-error` header, which is how
+/// the SDKs map it to a typed error (`QueueDoesNotExist`, ...).
+fn sqs_answer(a: &awsjson::Answer) -> Response {
+    let mut r = answer(a);
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static(sqs::CONTENT_TYPE));
+    if let Some(q) = sqs::query_error(a)
+        && let Ok(v) = HeaderValue::from_str(q)
+    {
+        r.headers_mut().insert("x-amzn-query-error", v);
+    }
+    r
+}
+
+/// A DynamoDB error injected by chaos, answered instead of the engine's.
+fn dynamodb_fault(state: &EdgeState, operation: &str, body: &[u8]) -> Option<Response> {
+    if !state.chaos.is_active() {
+        return None;
+    }
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    // A transaction names its tables per item; the first names the call.
+    let table = request
+        .get("TableName")
+        .and_then(|t| t.as_str())
+        .or_else(|| {
+            request
+                .get("TransactItems")
+                .and_then(|i| i.get(0))
+                .and_then(|i| i.as_object())
+                .and_then(|o| o.values().next())
+                .and_then(|v| v.get("TableName"))
+                .and_then(|t| t.as_str())
+        })
+        .map(str::to_owned);
+    let fault = state.chaos.on_dynamodb(table.as_deref(), operation)?;
+    let (status, body) = fault.response_body(operation, &request);
+    let mut r = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        Body::from(body.to_string()),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    Some(r)
+}
+
+/// `GET /_devstack/clock`: the time every service sees, and whether it is virtual.
+async fn clock_now(State(state): State<Arc<EdgeState>>) -> Response {
+    axum::Json(json!({
+        "now_ms": state.clock.now_ms(),
+        "virtual": state.manual_clock.is_some(),
+    }))
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ClockMove {
+    #[serde(default)]
+    advance_ms: Option<i64>,
+    #[serde(default)]
+    set_ms: Option<i64>,
+}
+
+/// `POST /_devstack/clock` with `{"advance_ms": N}` or `{"set_ms": T}`: moves the virtual
+/// clock forward (never back) and wakes whatever waits on it.
+async fn clock_move(State(state): State<Arc<EdgeState>>, body: Bytes) -> Response {
+    let Some(m) = &state.manual_clock else {
+        return problem(
+            StatusCode::CONFLICT,
+            "devstack runs on the real clock; start it with --clock virtual to move time",
+        );
+    };
+    let now = match serde_json::from_slice::<ClockMove>(&body) {
+        Ok(ClockMove {
+            advance_ms: Some(ms),
+            set_ms: None,
+        }) if ms >= 0 => m.advance(ms),
+        Ok(ClockMove {
+            advance_ms: None,
+            set_ms: Some(t),
+        }) if t >= clock::Clock::now_ms(&**m) => m.set(t),
+        Ok(ClockMove {
+            advance_ms: None,
+            set_ms: Some(_),
+        }) => {
+            // Checked apart from the match above so the error names the cause.
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "set_ms is before the clock's time; the clock only moves forward",
+            );
+        }
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "expected {\"advance_ms\": N} (N >= 0) or {\"set_ms\": T}",
+            );
+        }
+    };
+    state.sqs.wake();
+    state.pollers.wake();
+    axum::Json(json!({"now_ms": now, "virtual": true})).into_response()
+}
+
+/// An RFC 9457 problem: devstack's own admin API answers errors this way.
+fn problem(status: StatusCode, detail: &str) -> Response {
+    let mut r = (
+        status,
+        Body::from(
+            json!({
+                "type": "about:blank",
+                "title": status.canonical_reason().unwrap_or("Error"),
+                "status": status.as_u16(),
+                "detail": detail,
+            })
+            .to_string(),
+        ),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+/// `/_devstack/chaos/...`: the fault-injection rules at runtime (see `chaos::admin`).
+async fn chaos_admin(State(state): State<Arc<EdgeState>>, req: Request) -> Response {
+    let method = req.method().as_str().to_owned();
+    let path = req
+        .uri()
+        .path()
+        .trim_start_matches("/_devstack/chaos")
+        .to_owned();
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path
+    };
+    let body = axum::body::to_bytes(req.into_body(), 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let a = state.chaos.admin(&method, &path, &body);
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_success() {
+        (status, axum::Json(a.body)).into_response()
+    } else {
+        let detail = a
+            .body
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned)
+            .unwrap_or_else(|| a.body.to_string());
+        problem(status, &detail)
+    }
+}
+
+/// `GET /_devstack/queues`: every queue's depth, in flight and delayed counts, and its DLQ.
+async fn queues(State(state): State<Arc<EdgeState>>) -> Response {
+    let list = match state.sqs.list_queues() {
+        Ok(l) => l,
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let mut out = Vec::new();
+    for q in list {
+        let stats = state.sqs.stats(&q.name).unwrap_or_default();
+        let attrs = state
+            .sqs
+            .queue_attributes(&q.name, &["RedrivePolicy"])
+            .unwrap_or_default();
+        let dlq = attrs
+            .get("RedrivePolicy")
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| {
+                p.get("deadLetterTargetArn")
+                    .and_then(|a| a.as_str())
+                    .map(str::to_owned)
+            });
+        out.push(json!({
+            "name": q.name, "url": q.url, "arn": q.arn,
+            "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed,
+            "dead_letter_queue": dlq,
+        }));
+    }
+    axum::Json(json!({ "queues": out })).into_response()
+}
+
+/// `GET /_devstack/journal`: the journal's lines (JSONL).
+async fn journal(State(state): State<Arc<EdgeState>>) -> Response {
+    let j = state.chaos.journal();
+    let bytes = match j.path() {
+        Some(p) => std::fs::read(p).unwrap_or_default(),
+        None => j.contents(),
+    };
+    let mut r = (StatusCode::OK, Body::from(bytes)).into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    r
+}
+
+#[derive(serde::Deserialize)]
+struct Settle {
+    #[serde(default = "default_settle_ms")]
+    timeout_ms: u64,
+}
+
+fn default_settle_ms() -> u64 {
+    10_000
+}
+
+/// `POST /_devstack/settle`: waits until the event source mappings are idle (no batch in
+/// flight, no visible message in a mapped queue), up to `timeout_ms`; 200 when idle, 408 not.
+async fn settle(State(state): State<Arc<EdgeState>>, body: Bytes) -> Response {
+    let s: Settle = serde_json::from_slice(&body).unwrap_or(Settle {
+        timeout_ms: default_settle_ms(),
+    });
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(s.timeout_ms);
+    loop {
+        if state.pollers.idle() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            if state.pollers.idle() {
+                return axum::Json(json!({"idle": true})).into_response();
+            }
+        }
+        if tokio::time::Instant::now() >= until {
+            return problem(
+                StatusCode::REQUEST_TIMEOUT,
+                "the event source mappings are still busy",
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

@@ -9,10 +9,11 @@
 pub mod build;
 mod dynamo;
 mod edge;
+mod wiring;
 
 pub use build::{BuildMode, Profile};
 
-use clock::{SharedClock, SystemClock};
+use clock::{ManualClock, SharedClock, SystemClock};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -43,11 +44,41 @@ pub struct Config {
     /// `--attach NAME`: functions whose invocations wait for an external poller.
     pub attach: BTreeSet<String>,
     pub account_concurrency: usize,
+    /// Instances per function at most (see `lambda::Settings::max_instances`).
+    pub max_instances: Option<usize>,
     /// Echo function output on the console.
     pub console_logs: bool,
+    /// The clock every service reads.
+    pub clock: ClockMode,
+    /// Seeded fault injection: the rules (from `--chaos`, `--chaos-file`) and the seed.
+    pub chaos_rules: Vec<chaos::Rule>,
+    pub chaos_seed: u64,
+}
+
+/// What time devstack's services see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockMode {
+    /// The system clock.
+    Real,
+    /// A clock that moves only when told (`/_devstack/clock`, [`Devstack::advance_clock`]),
+    /// starting at this instant (ms since the epoch). Ids become deterministic too, so that a
+    /// seeded run is reproduced byte for byte.
+    Virtual { start_ms: i64 },
+}
+
+impl ClockMode {
+    /// 2026-01-01T00:00:00Z: a fixed start, so that runs on the virtual clock are identical.
+    pub const VIRTUAL_EPOCH_MS: i64 = 1_767_225_600_000;
 }
 
 impl Config {
+    /// Four instances per CPU core and function: beyond that, more processes only take turns
+    /// on the same cores (measured in `just bench`).
+    pub fn default_max_instances() -> Option<usize> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Some(4 * cores)
+    }
+
     /// The defaults of `devstack up` for `template`.
     pub fn new(template: impl Into<PathBuf>) -> Self {
         Self {
@@ -69,7 +100,11 @@ impl Config {
             function_paths: BTreeMap::new(),
             attach: BTreeSet::new(),
             account_concurrency: 1000,
+            max_instances: Self::default_max_instances(),
             console_logs: true,
+            clock: ClockMode::Real,
+            chaos_rules: Vec::new(),
+            chaos_seed: 0,
         }
     }
 
@@ -93,6 +128,12 @@ impl Config {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum ClockError {
+    #[error("devstack runs on the real clock; start it with --clock virtual to move time")]
+    Real,
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum DevstackError {
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -109,6 +150,16 @@ pub enum DevstackError {
     Gateway(#[from] apigw::GatewayError),
     #[error(transparent)]
     Cognito(#[from] cognito::CognitoError),
+    #[error(transparent)]
+    Sqs(#[from] sqs::SqsError),
+    #[error(transparent)]
+    Events(#[from] events::EventsError),
+    #[error("chaos: {0}")]
+    Chaos(#[from] chaos::RuleError),
+    #[error(transparent)]
+    Journal(#[from] chaos::JournalError),
+    #[error("event source mapping of {function}: {reason}")]
+    Mapping { function: String, reason: String },
     #[error("--{flag} {name}: the template has no such function")]
     UnknownFunction { flag: &'static str, name: String },
     #[error("cannot prepare the data folder {path}: {source}")]
@@ -128,6 +179,12 @@ pub struct Devstack {
     pub lambda: lambda::LambdaService,
     pub events: Arc<events::EventBridge>,
     pub cognito: Arc<cognito::Cognito>,
+    pub sqs: Arc<sqs::Sqs>,
+    pub chaos: Arc<chaos::Chaos>,
+    pub pollers: Arc<esm::Pollers>,
+    pub clock: SharedClock,
+    /// The virtual clock, when devstack runs on one.
+    pub manual_clock: Option<Arc<ManualClock>>,
     /// How long start took after the executables were ready.
     pub ready_in: Duration,
     servers: Vec<tokio::task::JoinHandle<()>>,
@@ -143,7 +200,16 @@ async fn bind(host: IpAddr, port: u16) -> Result<tokio::net::TcpListener, Devsta
 
 impl Devstack {
     pub async fn start(config: Config) -> Result<Self, DevstackError> {
-        let clock: SharedClock = Arc::new(SystemClock);
+        let manual_clock = match config.clock {
+            ClockMode::Real => None,
+            ClockMode::Virtual { start_ms } => Some(ManualClock::starting_at(start_ms)),
+        };
+        let clock: SharedClock = match &manual_clock {
+            Some(m) => m.clone(),
+            None => Arc::new(SystemClock),
+        };
+        // A seeded or virtual-clock run makes the same ids every time.
+        let deterministic = manual_clock.is_some();
         let edge = bind(config.host, config.edge_port).await?;
         let http = bind(config.host, config.http_port).await?;
         let edge_url = format!(
@@ -226,6 +292,11 @@ impl Devstack {
                 "dynamodb.sqlite",
                 "dynamodb.sqlite-wal",
                 "dynamodb.sqlite-shm",
+                "sqs.sqlite",
+                "sqs.sqlite-wal",
+                "sqs.sqlite-shm",
+                "events",
+                "journal.jsonl",
                 "logs",
             ] {
                 let p = config.data_dir.join(sub);
@@ -286,11 +357,100 @@ impl Devstack {
             lambda::Settings {
                 runtime_api_host: edge_url.trim_start_matches("http://").to_owned(),
                 account_concurrency: config.account_concurrency,
+                max_instances: config.max_instances,
                 logs,
             },
             function_configs,
         );
-        let events = Arc::new(events::EventBridge::new(&stack, clock.clone()));
+        let journal = match config.in_memory {
+            true => chaos::Journal::memory(),
+            false => chaos::Journal::open(config.data_dir.join("journal.jsonl"))?,
+        };
+        let chaos = {
+            let clock = clock.clone();
+            Arc::new(
+                chaos::Chaos::new(config.chaos_seed, config.chaos_rules.clone())?
+                    .with_journal(journal, move || clock.now_ms()),
+            )
+        };
+        let sqs = Arc::new(sqs::Sqs::open(
+            (!config.in_memory).then_some(config.data_dir.as_path()),
+            &stack.queues,
+            &stack.region,
+            &stack.account_id,
+            &edge_url,
+            clock.clone(),
+        )?);
+        let events_dir = (!config.in_memory).then(|| config.data_dir.join("events"));
+        let events = Arc::new(events::EventBridge::open(
+            &stack,
+            clock.clone(),
+            events_dir.as_deref(),
+        )?);
+        if deterministic {
+            sqs.set_id_generator(Box::new(wiring::counter_ids(0x5e5)));
+            events.set_id_generator(Box::new(wiring::counter_ids(0xeb)));
+        }
+        events.set_targets(Arc::new(wiring::Targets {
+            sqs: sqs.clone(),
+            lambda: lambda.clone(),
+            chaos: chaos.clone(),
+            clock: clock.clone(),
+            invocations: Default::default(),
+        }));
+        events.set_entry_faults(Arc::new(wiring::EntryFaults(chaos.clone())));
+        for w in events.warnings() {
+            tracing::warn!("{w}");
+        }
+        for r in events.rules() {
+            for t in &r.targets {
+                if !matches!(t.service(), Some("sqs" | "lambda")) {
+                    tracing::warn!(
+                        rule = %r.name, target = %t.arn,
+                        "this rule's target is not emulated yet: matching events are dropped"
+                    );
+                }
+            }
+        }
+        let mut mappings = Vec::new();
+        for m in &stack.event_source_mappings {
+            let function = stack
+                .functions
+                .iter()
+                .find(|f| f.logical_id == m.function)
+                .ok_or_else(|| DevstackError::Mapping {
+                    function: m.function.clone(),
+                    reason: "the template has no such function".into(),
+                })?;
+            let queue =
+                sqs.queue_arn_to_name(&m.queue_arn)
+                    .ok_or_else(|| DevstackError::Mapping {
+                        function: m.function.clone(),
+                        reason: format!("no queue {} in this stack", m.queue_arn),
+                    })?;
+            mappings.push(esm::Mapping {
+                id: format!("{}-{}", m.function, queue),
+                function: function.name.clone(),
+                queue,
+                queue_arn: m.queue_arn.clone(),
+                batch_size: m.batch_size.max(1) as usize,
+                window_ms: i64::from(m.max_batching_window_secs) * 1000,
+                report_batch_item_failures: m.report_batch_item_failures,
+                max_concurrency: m.max_concurrency.map(|c| c as usize),
+                enabled: m.enabled,
+            });
+        }
+        let pollers = Arc::new(esm::Pollers::start(
+            esm::Deps {
+                sqs: sqs.clone(),
+                lambda: lambda.clone(),
+                clock: clock.clone(),
+                chaos: chaos.clone(),
+                region: stack.region.clone(),
+                serial: deterministic,
+            },
+            mappings,
+        ));
         let cognito_dir = (!config.in_memory).then(|| config.data_dir.join("cognito"));
         let cognito = Arc::new(cognito::Cognito::new(
             &stack,
@@ -302,6 +462,11 @@ impl Devstack {
             endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
             dynamodb: dynamo.endpoint.clone(),
             events: events.clone(),
+            sqs: sqs.clone(),
+            chaos: chaos.clone(),
+            pollers: pollers.clone(),
+            clock: clock.clone(),
+            manual_clock: manual_clock.clone(),
             cognito: cognito.clone(),
             http: reqwest::Client::new(),
             stack: stack.clone(),
@@ -344,13 +509,49 @@ impl Devstack {
             lambda,
             events,
             cognito,
+            sqs,
+            chaos,
+            pollers,
+            clock,
+            manual_clock,
             servers,
             _dynamo: dynamo,
         })
     }
 
+    /// Moves the virtual clock forward by `ms` and lets every service see it (visibility
+    /// timeouts end, batching windows close). An error on the real clock.
+    pub fn advance_clock(&self, ms: i64) -> Result<i64, ClockError> {
+        let m = self.manual_clock.as_ref().ok_or(ClockError::Real)?;
+        let now = m.advance(ms);
+        self.sqs.wake();
+        self.pollers.wake();
+        Ok(now)
+    }
+
+    /// Waits (real time, at most `deadline`) until the event source mappings have nothing
+    /// left to do: no batch in flight and no visible message in a mapped queue.
+    pub async fn settle(&self, deadline: Duration) -> bool {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            if self.pollers.idle() {
+                // Twice, a little apart: a batch's deletes and the next receive are not one
+                // step.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if self.pollers.idle() {
+                    return true;
+                }
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Stops the function processes, then the servers.
     pub async fn shutdown(self) {
+        self.pollers.stop();
         self.lambda.shutdown().await;
         for s in &self.servers {
             s.abort();

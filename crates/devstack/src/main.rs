@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build the functions, start every service, and serve until Ctrl-C.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Invoke a function of a running devstack through its Lambda API.
     Invoke {
         /// Function name (or logical id, as the template names it).
@@ -115,9 +115,31 @@ struct UpArgs {
     /// Invocations in flight across all functions.
     #[arg(long, default_value_t = 1000)]
     account_concurrency: usize,
+    /// Instances one function may run at once; invocations beyond wait for a free one (their
+    /// concurrency is still counted, so throttling is unchanged). 0 = one instance per
+    /// concurrent invocation, as Lambda does. Default: a few per CPU core.
+    #[arg(long)]
+    max_instances: Option<usize>,
     /// Do not echo function output.
     #[arg(long)]
     quiet: bool,
+    /// `real`, or `virtual`: a clock that moves only through `devstack clock advance` (or
+    /// POST /_devstack/clock), starting at 2026-01-01T00:00:00Z, with deterministic ids.
+    #[arg(long, default_value = "real", value_parser = ["real", "virtual"])]
+    clock: String,
+    /// Start of the virtual clock, in ms since the epoch.
+    #[arg(long, requires = "clock")]
+    clock_start_ms: Option<i64>,
+    /// A fault-injection rule (repeatable), e.g. 'queue=* duplicate=every',
+    /// 'table=* op=TransactWriteItems error=TransactionConflict nth=3'. See `devstack chaos-help`.
+    #[arg(long = "chaos", value_name = "RULE")]
+    chaos: Vec<String>,
+    /// Fault-injection rules from a YAML or JSON file (a list, or {seed, rules}).
+    #[arg(long, value_name = "FILE")]
+    chaos_file: Option<PathBuf>,
+    /// The seed of every random fault decision: the same seed gives the same run.
+    #[arg(long)]
+    chaos_seed: Option<u64>,
 }
 
 fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, String>> {
@@ -134,7 +156,7 @@ fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, String>> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Up(args) => up(args).await,
+        Command::Up(args) => up(*args).await,
         Command::Invoke {
             function,
             payload,
@@ -190,8 +212,35 @@ async fn up(a: UpArgs) -> Result<()> {
             .collect(),
         attach: a.attach.into_iter().collect::<BTreeSet<_>>(),
         account_concurrency: a.account_concurrency,
+        max_instances: match a.max_instances {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => devstack::Config::default_max_instances(),
+        },
         console_logs: !a.quiet,
+        clock: match a.clock.as_str() {
+            "virtual" => devstack::ClockMode::Virtual {
+                start_ms: a
+                    .clock_start_ms
+                    .unwrap_or(devstack::ClockMode::VIRTUAL_EPOCH_MS),
+            },
+            _ => devstack::ClockMode::Real,
+        },
+        chaos_rules: Vec::new(),
+        chaos_seed: 0,
     };
+    let mut config = config;
+    let mut seed = a.chaos_seed;
+    if let Some(file) = &a.chaos_file {
+        let rules =
+            chaos::Rules::load(file).with_context(|| format!("--chaos-file {}", file.display()))?;
+        seed = seed.or(rules.seed);
+        config.chaos_rules.extend(rules.rules);
+    }
+    config
+        .chaos_rules
+        .extend(chaos::Rules::from_flags(a.chaos.iter().map(String::as_str)).context("--chaos")?);
+    config.chaos_seed = seed.unwrap_or(0);
     let ds = Devstack::start(config)
         .await
         .with_context(|| format!("devstack could not start {}", a.template.display()))?;

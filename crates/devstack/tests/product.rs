@@ -9,7 +9,12 @@ use serde_json::Value;
 #[tokio::test]
 async fn the_product_runs_with_tenants_separated() {
     let template = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
-    let ds = Devstack::start(Config::for_tests(template))
+    let mut config = Config::for_tests(template);
+    // The click pipeline delivers at once instead of gathering for a second.
+    config
+        .parameter_overrides
+        .insert("ClickBatchingWindowSeconds".into(), "0".into());
+    let ds = Devstack::start(config)
         .await
         .expect("devstack runs the product");
     assert!(ds.stack.warnings.is_empty(), "{:?}", ds.stack.warnings);
@@ -64,6 +69,40 @@ async fn the_product_runs_with_tenants_separated() {
         "the resolve published its click through devstack's EventBridge"
     );
     assert_eq!(clicks[0]["detail"]["code"], "hello42");
+    // ... and the click went EventBridge -> rule -> ClickQueue -> ClickAggregator -> the table.
+    assert!(
+        ds.settle(std::time::Duration::from_secs(20)).await,
+        "the click pipeline settles"
+    );
+    let counted = ddb
+        .get_item()
+        .table_name("devstack-LinksTable")
+        .key("PK", s("LINK#hello42"))
+        .key("SK", s("META"))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        counted.item().unwrap()["clicks"],
+        n(1),
+        "the aggregator counted the click once"
+    );
+    let queues: Value = http
+        .get(format!("{}/_devstack/queues", ds.edge_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for q in queues["queues"].as_array().unwrap() {
+        assert_eq!(
+            (q["visible"].as_u64(), q["in_flight"].as_u64()),
+            (Some(0), Some(0)),
+            "{q}"
+        );
+    }
 
     let missing = http.get(format!("{base}/nothere")).send().await.unwrap();
     assert_eq!(missing.status(), 404);

@@ -142,11 +142,14 @@ async fn invoke(
             }
         },
     };
+    let tail = headers.get("x-amz-log-type").and_then(|v| v.to_str().ok()) == Some("Tail");
     let req = InvokeRequest {
         function: name,
         qualifier: q.qualifier,
         payload,
         client_context,
+        tail_logs: tail,
+        fault: None,
     };
     let kind = headers
         .get("x-amz-invocation-type")
@@ -175,7 +178,6 @@ async fn invoke(
             );
         }
     }
-    let tail = headers.get("x-amz-log-type").and_then(|v| v.to_str().ok()) == Some("Tail");
     match svc.invoke(req).await {
         Ok(done) => {
             let mut r = (StatusCode::OK, done.payload).into_response();

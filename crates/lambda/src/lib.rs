@@ -19,5 +19,6 @@ mod service;
 
 pub use logs::{LogLine, LogSink};
 pub use service::{
-    FunctionConfig, FunctionError, InvokeError, InvokeRequest, Invoked, LambdaService, Settings,
+    FunctionConfig, FunctionError, InjectedFault, InvokeError, InvokeRequest, Invoked,
+    LambdaService, Settings,
 };

@@ -70,7 +70,10 @@ impl LogSink {
             });
             let _ = writeln!(file, "{text}");
         }
-        let history = inner.history.entry(function.to_owned()).or_default();
+        if !inner.history.contains_key(function) {
+            inner.history.insert(function.to_owned(), VecDeque::new());
+        }
+        let history = inner.history.get_mut(function).expect("inserted above");
         if history.len() == HISTORY {
             history.pop_front();
         }
@@ -85,11 +88,13 @@ impl LogSink {
     /// `function`'s lines after position `after`.
     pub fn since(&self, function: &str, after: u64) -> Vec<LogLine> {
         let inner = self.inner.lock().expect("log sink");
-        inner
-            .history
-            .get(function)
-            .map(|h| h.iter().filter(|l| l.seq > after).cloned().collect())
-            .unwrap_or_default()
+        let Some(h) = inner.history.get(function) else {
+            return Vec::new();
+        };
+        // Lines are in sequence order: the wanted ones are a suffix, found from the back
+        // without walking the whole history on every invocation.
+        let from = h.len() - h.iter().rev().take_while(|l| l.seq > after).count();
+        h.range(from..).cloned().collect()
     }
 }
 

@@ -44,6 +44,12 @@ pub struct Settings {
     pub runtime_api_host: String,
     /// Invocations in flight across all functions (`--account-concurrency`).
     pub account_concurrency: usize,
+    /// Instances one function may run at once. `None` starts one per concurrent invocation,
+    /// as Lambda does. With a cap, an invocation beyond it waits for an instance to be free;
+    /// it holds its concurrency slot meanwhile, so throttling is exactly Lambda's and only
+    /// the number of processes differs (dozens of processes on a laptop's few cores spend
+    /// more time switching between one another than serving).
+    pub max_instances: Option<usize>,
     pub logs: LogSink,
 }
 
@@ -56,6 +62,22 @@ pub struct InvokeRequest {
     pub payload: Bytes,
     /// Client context as JSON text (the Invoke API receives it base64-encoded).
     pub client_context: Option<String>,
+    /// Return the invocation's log lines in [`Invoked::logs`] (`X-Amz-Log-Type: Tail`); a
+    /// gateway has no use for them, and collecting them costs on every request.
+    pub tail_logs: bool,
+    /// A fault to inject (devstack's seeded chaos): the function runs, but its answer is
+    /// replaced by the crash or timeout, so its side effects happen and the caller sees a
+    /// failure, which is what makes a retry a duplicate.
+    pub fault: Option<InjectedFault>,
+}
+
+/// What an injected fault does to an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedFault {
+    /// The process dies before its answer is taken: `Runtime.ExitError`, instance replaced.
+    Crash,
+    /// The invocation times out: `Sandbox.Timedout`, instance replaced.
+    Timeout,
 }
 
 /// An invocation's error, as `X-Amz-Function-Error: Unhandled` reports it; the payload holds
@@ -70,7 +92,8 @@ pub struct Invoked {
     pub request_id: String,
     pub payload: Bytes,
     pub function_error: Option<FunctionError>,
-    /// The function's log lines during the invocation (the START..REPORT block).
+    /// The function's log lines during the invocation (the START..REPORT block), when
+    /// [`InvokeRequest::tail_logs`] asked for them.
     pub logs: Vec<String>,
 }
 
@@ -102,6 +125,7 @@ pub(crate) struct Invocation {
     pub client_context: Option<String>,
     pub invoked_arn: String,
     pub trace_id: String,
+    fault: Option<InjectedFault>,
     pub deadline_ms: Mutex<i64>,
     done: Mutex<Option<oneshot::Sender<Outcome>>>,
     started: Mutex<Option<Instant>>,
@@ -169,6 +193,25 @@ struct Instance {
     init_reported: bool,
     init_error: Option<(String, String)>,
     kill: Option<oneshot::Sender<()>>,
+    /// The last peak-memory reading and when it was taken: reading /proc on every REPORT
+    /// cost more than a trivial function's whole invocation under load.
+    peak_mb: Option<(Instant, u64)>,
+}
+
+impl Instance {
+    /// Max Memory Used for a REPORT line: a high-water mark, so a reading a few hundred
+    /// milliseconds old is only ever slightly low.
+    fn peak_mb(&mut self) -> u64 {
+        const FRESH: Duration = Duration::from_millis(250);
+        match self.peak_mb {
+            Some((at, mb)) if at.elapsed() < FRESH => mb,
+            _ => {
+                let mb = self.pid.and_then(peak_rss_mb).unwrap_or(0);
+                self.peak_mb = Some((Instant::now(), mb));
+                mb
+            }
+        }
+    }
 }
 
 struct Waiter {
@@ -353,7 +396,8 @@ impl LambdaService {
         }
         let (f, invoked_arn) = self.lookup(&req.function, req.qualifier.as_deref())?;
         let slot = self.take_slot(&f)?;
-        let log_from = self.logs().position();
+        let req_tail = req.tail_logs;
+        let log_from = if req_tail { self.logs().position() } else { 0 };
         let (tx, rx) = oneshot::channel();
         let id = uuid::Uuid::new_v4().to_string();
         let inv = Arc::new(Invocation {
@@ -362,6 +406,7 @@ impl LambdaService {
             client_context: req.client_context,
             invoked_arn,
             trace_id: trace_id(),
+            fault: req.fault,
             deadline_ms: Mutex::new(0),
             done: Mutex::new(Some(tx)),
             started: Mutex::new(None),
@@ -370,12 +415,15 @@ impl LambdaService {
         });
         self.dispatch(&f, inv);
         let outcome = rx.await.map_err(|_| InvokeError::ShuttingDown)?;
-        let logs = self
-            .logs()
-            .since(&f.config.name, log_from)
-            .into_iter()
-            .map(|l| l.text)
-            .collect();
+        let logs = match req_tail {
+            true => self
+                .logs()
+                .since(&f.config.name, log_from)
+                .into_iter()
+                .map(|l| l.text)
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(match outcome {
             Outcome::Response(payload) => Invoked {
                 request_id: id,
@@ -448,7 +496,8 @@ impl LambdaService {
         let Some(exe) = f.config.executable.clone() else {
             return; // attached: the user's process polls
         };
-        while st.pending.len() > st.soon_available() {
+        let cap = self.inner.settings.max_instances.unwrap_or(usize::MAX);
+        while st.pending.len() > st.soon_available() && st.instances.len() < cap {
             if !self.spawn(f, st, &exe) {
                 break;
             }
@@ -527,6 +576,7 @@ impl LambdaService {
                 init_reported: false,
                 init_error: None,
                 kill: Some(kill_tx),
+                peak_mb: None,
             },
         );
         let this = self.clone();
@@ -568,7 +618,9 @@ impl LambdaService {
                         let init = (!inst.init_reported)
                             .then_some(inst.init_duration)
                             .flatten();
-                        self.print_report(f, &inv, inst.pid, init);
+                        // The process is gone: its last reading is the best there is.
+                        let mem = inst.peak_mb.map_or(0, |(_, mb)| mb);
+                        self.print_report(f, &inv, mem, init);
                     }
                 }
             }
@@ -699,12 +751,12 @@ impl LambdaService {
             if let Some(kill) = inst.kill.take() {
                 let _ = kill.send(());
             }
-            let pid = inst.pid;
+            let mem = inst.peak_mb();
             let init = (!inst.init_reported)
                 .then_some(inst.init_duration)
                 .flatten();
             inst.init_reported = true;
-            self.print_report(f, inv, pid, init);
+            self.print_report(f, inv, mem, init);
         }
     }
 
@@ -718,6 +770,33 @@ impl LambdaService {
         let f = self.inner.functions.get(function).ok_or(())?.clone();
         let mut st = f.state.lock().expect("function state");
         let (instance, inv) = st.running.remove(request_id).ok_or(())?;
+        let outcome = match inv.fault {
+            None => outcome,
+            Some(fault) => {
+                // The answer is dropped and the instance killed, as if the process had died
+                // (or hung) after doing its work.
+                let msg = match fault {
+                    InjectedFault::Crash => format!(
+                        "RequestId: {request_id} Error: Runtime exited with signal: killed (devstack chaos: injected crash)"
+                    ),
+                    InjectedFault::Timeout => format!(
+                        "RequestId: {request_id} Error: Task timed out after {:.2} seconds (devstack chaos: injected timeout)",
+                        f64::from(f.config.timeout_secs.max(1))
+                    ),
+                };
+                self.logs().write(&f.config.name, &msg);
+                if let Some(kill) = instance
+                    .and_then(|i| st.instances.get_mut(&i))
+                    .and_then(|i| i.kill.take())
+                {
+                    let _ = kill.send(());
+                }
+                match fault {
+                    InjectedFault::Crash => error_outcome("Runtime.ExitError", &msg),
+                    InjectedFault::Timeout => error_outcome("Sandbox.Timedout", &msg),
+                }
+            }
+        };
         if let Outcome::Error { error_type, .. } = &outcome {
             self.logs().write(
                 &f.config.name,
@@ -730,14 +809,14 @@ impl LambdaService {
         match instance.and_then(|i| st.instances.get_mut(&i)) {
             Some(inst) => {
                 inst.phase = Phase::Finishing;
-                let pid = inst.pid;
+                let mem = inst.peak_mb();
                 let init = (!inst.init_reported)
                     .then_some(inst.init_duration)
                     .flatten();
                 inst.init_reported = true;
-                self.print_report(&f, &inv, pid, init);
+                self.print_report(&f, &inv, mem, init);
             }
-            None => self.print_report(&f, &inv, None, None),
+            None => self.print_report(&f, &inv, 0, None),
         }
         Ok(())
     }
@@ -760,15 +839,8 @@ impl LambdaService {
         }
     }
 
-    fn print_report(
-        &self,
-        f: &Function,
-        inv: &Invocation,
-        pid: Option<u32>,
-        init: Option<Duration>,
-    ) {
+    fn print_report(&self, f: &Function, inv: &Invocation, max_mem: u64, init: Option<Duration>) {
         let d = inv.elapsed();
-        let max_mem = pid.and_then(peak_rss_mb).unwrap_or(0);
         let mut line = format!(
             "REPORT RequestId: {}\tDuration: {:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB",
             inv.id,

@@ -58,6 +58,7 @@ async fn start(functions: Vec<FunctionConfig>, account_concurrency: usize) -> Ru
         Settings {
             runtime_api_host: addr.clone(),
             account_concurrency,
+            max_instances: None,
             logs: LogSink::new(false, None),
         },
         functions,
@@ -75,6 +76,8 @@ async fn start(functions: Vec<FunctionConfig>, account_concurrency: usize) -> Ru
 
 fn req(function: &str, payload: Value) -> InvokeRequest {
     InvokeRequest {
+        tail_logs: true,
+        fault: None,
         function: function.into(),
         qualifier: None,
         payload: Bytes::from(payload.to_string()),

@@ -1,7 +1,9 @@
 //! PATCH /links/{code}
 use functions::handlers::update_link::UpdateLink;
 
-#[tokio::main]
+// One thread: an instance handles one invocation at a time, and a multi-thread runtime only
+// adds cross-thread wake-ups (futex, context switches) to every SDK call it makes.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), functions::Error> {
     functions::init_logging();
     let handler = UpdateLink::from_env().await?;

@@ -1,0 +1,114 @@
+//! How the services reach one another inside devstack: EventBridge targets (SQS queues and
+//! Lambda functions), chaos on PutEvents entries, and deterministic ids for seeded runs.
+
+use chaos::Chaos;
+use chaos::journal::Entry;
+use clock::SharedClock;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Delivers what an EventBridge rule matched to its target.
+pub struct Targets {
+    pub sqs: Arc<sqs::Sqs>,
+    pub lambda: lambda::LambdaService,
+    pub chaos: Arc<Chaos>,
+    pub clock: SharedClock,
+    pub invocations: AtomicU64,
+}
+
+impl Targets {
+    fn record(&self, entry: &Entry) {
+        let journal = self.chaos.journal();
+        if journal.is_enabled()
+            && let Err(e) = journal.record(self.clock.now_ms(), entry)
+        {
+            tracing::warn!(error = %e, "journal write failed");
+        }
+    }
+}
+
+impl events::Targets for Targets {
+    fn deliver(&self, d: events::Delivery) {
+        let service = d.target_arn.split(':').nth(2).unwrap_or_default();
+        match service {
+            // Synchronous: the message is durable before PutEvents answers its caller.
+            "sqs" => match self
+                .sqs
+                .send(&d.target_arn, &d.input, sqs::SendOptions::default())
+            {
+                Ok(sent) => self.record(&Entry::Send {
+                    queue: d
+                        .target_arn
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    message_id: sent.message_id,
+                    md5: sent.md5_of_message_body,
+                    body: None,
+                }),
+                Err(e) => tracing::warn!(
+                    rule = %d.rule_name, target = %d.target_arn, error = %e,
+                    "EventBridge could not deliver to its SQS target"
+                ),
+            },
+            "lambda" => {
+                let n = self.invocations.fetch_add(1, Ordering::SeqCst) + 1;
+                let payload: Value = serde_json::from_str(&d.input).unwrap_or(Value::Null);
+                self.record(&Entry::Invoke {
+                    bus: d.bus.clone(),
+                    rule: d.rule_name.clone(),
+                    target: d.target_id.clone(),
+                    function: d.target_arn.clone(),
+                    invocation: format!("{}-{n}", d.rule_name),
+                    event_id: d.event_id.clone(),
+                    payload,
+                });
+                let req = lambda::InvokeRequest {
+                    function: d.target_arn.clone(),
+                    qualifier: None,
+                    payload: bytes::Bytes::from(d.input),
+                    client_context: None,
+                    tail_logs: false,
+                    fault: None,
+                };
+                if let Err(e) = self.lambda.invoke_async(req) {
+                    tracing::warn!(rule = %d.rule_name, target = %d.target_arn, error = %e,
+                        "EventBridge could not invoke its Lambda target");
+                }
+            }
+            other => tracing::warn!(
+                rule = %d.rule_name, target = %d.target_arn,
+                "EventBridge target of service {other:?} is not emulated yet; the event is dropped"
+            ),
+        }
+    }
+}
+
+/// Chaos's say on each PutEvents entry.
+pub struct EntryFaults(pub Arc<Chaos>);
+
+impl events::EntryFaults for EntryFaults {
+    fn fail_entry(&self, bus: &str, index: usize, entry: &Value) -> Option<(String, String)> {
+        let summary = format!(
+            "{} / {}",
+            entry.get("Source").and_then(Value::as_str).unwrap_or("-"),
+            entry
+                .get("DetailType")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+        );
+        self.0.on_put_events_entry(bus, index, &summary)
+    }
+}
+
+/// Ids that are the same in every run with the same inputs: `00000000-0000-4000-8000-` then a
+/// counter, prefixed per service so that two services never make the same id.
+pub fn counter_ids(service: u16) -> impl Fn() -> String + Send + Sync + 'static {
+    let n = AtomicU64::new(0);
+    move || {
+        let i = n.fetch_add(1, Ordering::SeqCst) + 1;
+        format!("{service:08x}-0000-4000-8000-{i:012x}")
+    }
+}

@@ -1,0 +1,503 @@
+//! Event source mappings: SQS queues polled for a Lambda function, as Lambda's pollers do it.
+//!
+//! A poller waits for a visible message (woken by a send, not by a polling period), gathers a
+//! batch (`BatchSize`, `MaximumBatchingWindowInSeconds` on devstack's clock), invokes the
+//! function synchronously with the SQS event, and then:
+//!
+//! - success: deletes every message of the batch;
+//! - with `ReportBatchItemFailures`, a partial batch response: deletes all but the reported
+//!   ids (an empty or null list is full success; an id that is not in the batch, an empty or
+//!   null id, or a response that is not JSON fails the whole batch, as Lambda documents);
+//! - a function error, crash or timeout: deletes nothing.
+//!
+//! Whatever is not deleted comes back when its visibility timeout ends, and the queue's
+//! redrive policy moves it to the dead-letter queue once it has been received
+//! `maxReceiveCount` times. Each step asks [`chaos::Chaos`] first (duplicate, delay, reorder,
+//! lose the delete, crash or time out the invocation) and is written to the journal.
+//!
+//! On a virtual clock each mapping runs one batch at a time, so that a seeded run delivers the
+//! same batches in the same order every time.
+
+mod event;
+
+use bytes::Bytes;
+use chaos::journal::{Delivered, Entry, Outcome};
+use chaos::{Chaos, InvokeFault};
+use clock::SharedClock;
+use lambda::{InjectedFault, InvokeError, InvokeRequest, LambdaService};
+use serde_json::Value;
+use sqs::{Received, Sqs};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// Receives at most this many messages per call, as SQS allows.
+const RECEIVE_MAX: usize = 10;
+/// How long one wait for messages lasts before it is renewed (SQS's longest long poll).
+const LONG_POLL: Duration = Duration::from_secs(20);
+/// A throttled invocation is retried after this pause (the messages stay in flight meanwhile).
+const THROTTLE_PAUSE: Duration = Duration::from_millis(50);
+/// Concurrent batches per mapping when the template sets no `MaximumConcurrency`.
+const DEFAULT_CONCURRENCY: usize = 5;
+
+/// One mapping, resolved to names devstack serves.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// A stable id (from the template's logical ids), used in batch ids.
+    pub id: String,
+    /// The function's physical name.
+    pub function: String,
+    /// The queue's name and ARN.
+    pub queue: String,
+    pub queue_arn: String,
+    pub batch_size: usize,
+    pub window_ms: i64,
+    pub report_batch_item_failures: bool,
+    pub max_concurrency: Option<usize>,
+    pub enabled: bool,
+}
+
+/// What the pollers work with.
+#[derive(Clone)]
+pub struct Deps {
+    pub sqs: Arc<Sqs>,
+    pub lambda: LambdaService,
+    pub clock: SharedClock,
+    pub chaos: Arc<Chaos>,
+    pub region: String,
+    /// One batch at a time per mapping, for reproducible runs (the virtual clock).
+    pub serial: bool,
+}
+
+struct Inner {
+    deps: Deps,
+    /// Woken when the clock moves or devstack stops.
+    wake: Notify,
+    stop: AtomicBool,
+    /// Batches being delivered now, across mappings.
+    busy: AtomicUsize,
+    batches: AtomicU64,
+}
+
+/// The running pollers. Dropping them stops them.
+pub struct Pollers {
+    inner: Arc<Inner>,
+    mappings: Vec<Mapping>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Pollers {
+    /// Starts the pollers of every enabled mapping (on the current tokio runtime).
+    pub fn start(deps: Deps, mappings: Vec<Mapping>) -> Self {
+        let inner = Arc::new(Inner {
+            deps,
+            wake: Notify::new(),
+            stop: AtomicBool::new(false),
+            busy: AtomicUsize::new(0),
+            batches: AtomicU64::new(0),
+        });
+        let mut tasks = Vec::new();
+        for m in mappings.iter().filter(|m| m.enabled) {
+            let n = match inner.deps.serial {
+                true => 1,
+                false => m.max_concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
+            };
+            for _ in 0..n {
+                let inner = inner.clone();
+                let m = m.clone();
+                tasks.push(tokio::spawn(async move { poll(inner, m).await }));
+            }
+        }
+        Self {
+            inner,
+            mappings,
+            tasks,
+        }
+    }
+
+    pub fn mappings(&self) -> &[Mapping] {
+        &self.mappings
+    }
+
+    /// Re-examines every queue: call after moving a virtual clock (with `Sqs::wake`).
+    pub fn wake(&self) {
+        self.inner.wake.notify_waiters();
+    }
+
+    /// Batches being delivered right now.
+    pub fn busy(&self) -> usize {
+        self.inner.busy.load(Ordering::SeqCst)
+    }
+
+    /// True when no batch is being delivered and no mapped queue has a visible message: what
+    /// a test waits for after sending or moving the clock.
+    pub fn idle(&self) -> bool {
+        self.busy() == 0
+            && self.mappings.iter().filter(|m| m.enabled).all(|m| {
+                self.inner
+                    .deps
+                    .sqs
+                    .stats(&m.queue)
+                    .map(|s| s.visible == 0)
+                    .unwrap_or(true)
+            })
+    }
+
+    /// Stops the pollers (a batch being delivered is abandoned: its messages come back after
+    /// their visibility timeout, as with any crash).
+    pub fn stop(&self) {
+        self.inner.stop.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_waiters();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Pollers {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn poll(inner: Arc<Inner>, m: Mapping) {
+    let sqs = inner.deps.sqs.clone();
+    while !inner.stop.load(Ordering::SeqCst) {
+        let deadline = tokio::time::Instant::now() + LONG_POLL;
+        let woken = inner.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let visible = tokio::select! {
+            r = sqs.wait_for_messages(&m.queue, deadline) => r,
+            () = &mut woken => Ok(true),
+        };
+        match visible {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                // The queue is gone (deleted through the API): nothing to poll until a
+                // restart re-creates it from the template.
+                tracing::warn!(queue = %m.queue, error = %e, "event source mapping stopped");
+                return;
+            }
+        }
+        let batch = gather(&inner, &m).await;
+        if !batch.is_empty() {
+            inner.busy.fetch_add(1, Ordering::SeqCst);
+            deliver_batch(&inner, &m, batch).await;
+            inner.busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Receives a batch: up to `BatchSize`, waiting up to the batching window (devstack's clock)
+/// for more once the first message is in.
+async fn gather(inner: &Inner, m: &Mapping) -> Vec<Received> {
+    let d = &inner.deps;
+    let started = d.clock.now_ms();
+    let mut batch: Vec<Received> = Vec::new();
+    loop {
+        let want = (m.batch_size - batch.len()).min(RECEIVE_MAX);
+        let got = match d.sqs.receive_with_moves(&m.queue, want, None) {
+            Ok((got, moved)) => {
+                for mv in moved {
+                    record(
+                        inner,
+                        &Entry::MoveToDlq {
+                            queue: m.queue.clone(),
+                            dlq: mv.dlq,
+                            message_id: mv.message_id,
+                            receive_count: mv.receive_count,
+                        },
+                    );
+                }
+                got
+            }
+            Err(e) => {
+                tracing::warn!(queue = %m.queue, error = %e, "receive failed");
+                Vec::new()
+            }
+        };
+        let got_any = !got.is_empty();
+        batch.extend(got);
+        if batch.len() >= m.batch_size {
+            return batch;
+        }
+        let waited = d.clock.now_ms() - started;
+        if m.window_ms <= 0 || waited >= m.window_ms {
+            if got_any && m.window_ms <= 0 {
+                continue; // take what is there now, up to BatchSize
+            }
+            return batch;
+        }
+        if got_any {
+            continue;
+        }
+        // Wait for more within the window: a send, the clock moving, or (on the real
+        // clock) the window's end.
+        let left = Duration::from_millis((m.window_ms - waited) as u64);
+        let woken = inner.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let deadline = tokio::time::Instant::now() + left;
+        tokio::select! {
+            _ = d.sqs.wait_for_messages(&m.queue, deadline) => {}
+            () = &mut woken => {}
+        }
+        if inner.stop.load(Ordering::SeqCst) {
+            return batch;
+        }
+    }
+}
+
+fn record(inner: &Inner, entry: &Entry) {
+    let journal = inner.deps.chaos.journal();
+    if journal.is_enabled()
+        && let Err(e) = journal.record(inner.deps.clock.now_ms(), entry)
+    {
+        tracing::warn!(error = %e, "journal write failed");
+    }
+}
+
+async fn deliver_batch(inner: &Inner, m: &Mapping, batch: Vec<Received>) {
+    let d = &inner.deps;
+    let mut records = Vec::with_capacity(batch.len());
+    let mut again = Vec::new();
+    for r in batch {
+        let count = receive_count(&r);
+        let plan = d
+            .chaos
+            .on_receive(&m.queue, &m.queue_arn, &r.message_id, count);
+        if plan.delay_ms > 0 {
+            // Held back: visible again once the delay has passed on devstack's clock.
+            let secs = plan.delay_ms.div_ceil(1000).min(43_200) as u32;
+            if let Err(e) = d.sqs.change_visibility(&m.queue, &r.receipt_handle, secs) {
+                tracing::warn!(error = %e, "delay could not be applied");
+            }
+            continue;
+        }
+        if plan.duplicate {
+            again.push(r.clone());
+        }
+        records.push(r);
+    }
+    let ids: Vec<String> = records.iter().map(|r| r.message_id.clone()).collect();
+    if let Some(order) = d.chaos.on_batch(&m.queue, &ids) {
+        let mut slots: Vec<Option<Received>> = records.into_iter().map(Some).collect();
+        records = order
+            .iter()
+            .filter_map(|&i| slots.get_mut(i)?.take())
+            .collect();
+    }
+    if !records.is_empty() {
+        invoke_batch(inner, m, &records).await;
+    }
+    // A duplicate is the same message (same id, same receipt handle) delivered once more,
+    // after the first delivery ended, as a second poller holding it would.
+    if !again.is_empty() {
+        invoke_batch(inner, m, &again).await;
+    }
+}
+
+fn receive_count(r: &Received) -> u32 {
+    r.attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+/// One invocation with a batch, and what follows from its answer.
+async fn invoke_batch(inner: &Inner, m: &Mapping, records: &[Received]) {
+    let d = &inner.deps;
+    let batch_id = format!(
+        "{}-{}",
+        m.id,
+        inner.batches.fetch_add(1, Ordering::SeqCst) + 1
+    );
+    let payload = event::sqs_event(records, &d.region);
+    record(
+        inner,
+        &Entry::Delivery {
+            mapping: m.id.clone(),
+            function: m.function.clone(),
+            queue: m.queue.clone(),
+            batch: batch_id.clone(),
+            messages: records
+                .iter()
+                .map(|r| Delivered {
+                    message_id: r.message_id.clone(),
+                    receive_count: receive_count(r),
+                })
+                .collect(),
+            payload: payload.clone(),
+        },
+    );
+    let ids: Vec<String> = records.iter().map(|r| r.message_id.clone()).collect();
+    let fault = d.chaos.on_invoke(&m.function, &ids).map(|f| match f {
+        InvokeFault::Crash => InjectedFault::Crash,
+        InvokeFault::Timeout => InjectedFault::Timeout,
+    });
+    let body = Bytes::from(payload.to_string());
+    let outcome = loop {
+        let answer = d
+            .lambda
+            .invoke(InvokeRequest {
+                function: m.function.clone(),
+                qualifier: None,
+                payload: body.clone(),
+                client_context: None,
+                tail_logs: false,
+                fault,
+            })
+            .await;
+        match answer {
+            // Lambda's poller retries a throttled invoke while the messages stay in flight.
+            Err(InvokeError::Throttled { .. }) if !inner.stop.load(Ordering::SeqCst) => {
+                tokio::time::sleep(THROTTLE_PAUSE).await;
+            }
+            Err(e) => {
+                break Outcome::FunctionError {
+                    error_type: format!("devstack: {e}"),
+                };
+            }
+            Ok(done) => {
+                break match done.function_error {
+                    Some(err) if err.error_type == "Sandbox.Timedout" => Outcome::Timeout,
+                    Some(err) => Outcome::FunctionError {
+                        error_type: err.error_type,
+                    },
+                    None if m.report_batch_item_failures => partial(&done.payload, &ids),
+                    None => Outcome::Success,
+                };
+            }
+        }
+    };
+    record(
+        inner,
+        &Entry::Response {
+            batch: batch_id.clone(),
+            function: m.function.clone(),
+            outcome: outcome.clone(),
+        },
+    );
+    let failed: HashSet<&str> = match &outcome {
+        Outcome::Success => HashSet::new(),
+        Outcome::BatchItemFailures { ids } => ids.iter().map(String::as_str).collect(),
+        _ => records.iter().map(|r| r.message_id.as_str()).collect(),
+    };
+    for r in records {
+        if failed.contains(r.message_id.as_str()) {
+            record(
+                inner,
+                &Entry::ReturnToQueue {
+                    queue: m.queue.clone(),
+                    message_id: r.message_id.clone(),
+                    batch: Some(batch_id.clone()),
+                },
+            );
+            continue;
+        }
+        if d.chaos.on_batch_done(&m.queue, &r.message_id) {
+            continue; // the delete is lost: the message comes back after its timeout
+        }
+        match d.sqs.delete(&m.queue, &r.receipt_handle) {
+            Ok(()) => record(
+                inner,
+                &Entry::Delete {
+                    queue: m.queue.clone(),
+                    message_id: r.message_id.clone(),
+                    batch: Some(batch_id.clone()),
+                },
+            ),
+            Err(e) => tracing::warn!(queue = %m.queue, error = %e, "delete failed"),
+        }
+    }
+}
+
+/// Reads a partial batch response (`{"batchItemFailures": [{"itemIdentifier": id}]}`).
+fn partial(payload: &[u8], ids: &[String]) -> Outcome {
+    let malformed = |detail: String| Outcome::Malformed { detail };
+    let text = String::from_utf8_lossy(payload);
+    let text = text.trim();
+    // An empty or null response is full success.
+    if text.is_empty() || text == "null" {
+        return Outcome::Success;
+    }
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return malformed(format!("the response is not JSON: {text:.200}"));
+    };
+    let failures = match &v {
+        Value::Object(o) => match o.get("batchItemFailures") {
+            None | Some(Value::Null) => return Outcome::Success,
+            Some(Value::Array(a)) => a,
+            Some(other) => {
+                return malformed(format!("batchItemFailures is not a list: {other}"));
+            }
+        },
+        Value::Null => return Outcome::Success,
+        other => return malformed(format!("the response is not an object: {other:.200}")),
+    };
+    let mut out = Vec::new();
+    for f in failures {
+        match f.get("itemIdentifier") {
+            Some(Value::String(id)) if !id.is_empty() && ids.contains(id) => {
+                if !out.contains(id) {
+                    out.push(id.clone());
+                }
+            }
+            Some(Value::String(id)) if id.is_empty() => {
+                return malformed("an itemIdentifier is empty".into());
+            }
+            Some(Value::String(id)) => {
+                return malformed(format!("itemIdentifier {id} is not a message of the batch"));
+            }
+            _ => return malformed(format!("an entry has no itemIdentifier string: {f}")),
+        }
+    }
+    match out.is_empty() {
+        true => Outcome::Success,
+        false => Outcome::BatchItemFailures { ids: out },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> Vec<String> {
+        vec!["a".into(), "b".into()]
+    }
+
+    #[test]
+    fn partial_batch_responses() {
+        let p = |s: &str| partial(s.as_bytes(), &ids());
+        assert_eq!(p(""), Outcome::Success);
+        assert_eq!(p("null"), Outcome::Success);
+        assert_eq!(p("{}"), Outcome::Success);
+        assert_eq!(p(r#"{"batchItemFailures":[]}"#), Outcome::Success);
+        assert_eq!(p(r#"{"batchItemFailures":null}"#), Outcome::Success);
+        assert_eq!(
+            p(r#"{"batchItemFailures":[{"itemIdentifier":"b"},{"itemIdentifier":"b"}]}"#),
+            Outcome::BatchItemFailures {
+                ids: vec!["b".into()]
+            }
+        );
+        for bad in [
+            "not json",
+            "[1]",
+            r#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+            r#"{"batchItemFailures":[{"itemIdentifier":null}]}"#,
+            r#"{"batchItemFailures":[{"id":"a"}]}"#,
+            r#"{"batchItemFailures":[{"itemIdentifier":"zzz"}]}"#,
+            r#"{"batchItemFailures":"a"}"#,
+        ] {
+            assert!(
+                matches!(p(bad), Outcome::Malformed { .. }),
+                "{bad} should fail the whole batch"
+            );
+        }
+    }
+}
