@@ -19,6 +19,19 @@ pub enum DynamoError {
     Provision { table: String, message: String },
 }
 
+/// devstack's clock, as dynoxide reads time (TTL sweeps, stream records).
+struct EngineClock(clock::SharedClock);
+
+impl dynoxide::storage_backend::Clock for EngineClock {
+    fn now_unix_secs(&self) -> u64 {
+        u64::try_from(self.0.now_ms() / 1000).unwrap_or(0)
+    }
+
+    fn now_unix_secs_f64(&self) -> f64 {
+        self.0.now_ms() as f64 / 1000.0
+    }
+}
+
 pub struct Dynamo {
     /// `http://127.0.0.1:<port>` of the engine.
     pub endpoint: String,
@@ -28,8 +41,17 @@ pub struct Dynamo {
 
 impl Dynamo {
     /// Opens the engine (in memory, or the file `path`) and serves it on loopback. A TTL sweep
-    /// runs every second so expired items really disappear.
-    pub async fn start(path: Option<&Path>) -> Result<Self, DynamoError> {
+    /// runs every second so expired items really disappear, on devstack's `clock`: an item
+    /// whose TTL is past on the real clock but not on a virtual one stays (a click's dedup
+    /// marker, stamped with virtual time, must not vanish because the machine's date is later).
+    /// dynoxide takes a clock only in memory; a stored database on a virtual clock is not swept
+    /// (AWS deletes expired items only eventually too).
+    pub async fn start(
+        path: Option<&Path>,
+        clock: clock::SharedClock,
+        virtual_clock: bool,
+    ) -> Result<Self, DynamoError> {
+        let sweep = path.is_none() || !virtual_clock;
         let db = match path {
             // The caller has created the data folder (and reported it if it could not).
             Some(p) => dynoxide::Database::new(&p.display().to_string()).map_err(|e| {
@@ -38,10 +60,11 @@ impl Dynamo {
                     message: e.to_string(),
                 }
             })?,
-            None => dynoxide::Database::memory().map_err(|e| DynamoError::Open {
-                path: ":memory:".into(),
-                message: e.to_string(),
-            })?,
+            None => dynoxide::Database::memory_with_clock(std::sync::Arc::new(EngineClock(clock)))
+                .map_err(|e| DynamoError::Open {
+                    path: ":memory:".into(),
+                    message: e.to_string(),
+                })?,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -56,6 +79,9 @@ impl Dynamo {
             let _ = rx.await;
         }));
         tokio::spawn(async move {
+            if !sweep {
+                return;
+            }
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;

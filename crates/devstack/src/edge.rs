@@ -24,6 +24,8 @@ pub struct EdgeState {
     pub pollers: Arc<esm::Pollers>,
     pub clock: clock::SharedClock,
     pub manual_clock: Option<Arc<clock::ManualClock>>,
+    /// Where the virtual clock's time is kept (a data folder's `clock` file).
+    pub clock_file: Option<std::path::PathBuf>,
     pub cognito: Arc<cognito::Cognito>,
     pub http: reqwest::Client,
     pub stack: Arc<template::model::Stack>,
@@ -42,6 +44,7 @@ pub fn router(state: Arc<EdgeState>, lambda: &lambda::LambdaService) -> Router {
         .route("/_devstack/queues", get(queues))
         .route("/_devstack/journal", get(journal))
         .route("/_devstack/settle", post(settle))
+        .route("/_devstack/queues/{name}/messages", get(peek))
         .route("/{pool}/.well-known/jwks.json", get(jwks))
         .route(
             "/{pool}/.well-known/openid-configuration",
@@ -380,6 +383,7 @@ async fn clock_move(State(state): State<Arc<EdgeState>>, body: Bytes) -> Respons
             );
         }
     };
+    crate::wiring::store_clock(state.clock_file.as_deref(), now);
     state.sqs.wake();
     state.pollers.wake();
     axum::Json(json!({"now_ms": now, "virtual": true})).into_response()
@@ -515,4 +519,57 @@ async fn settle(State(state): State<Arc<EdgeState>>, body: Bytes) -> Response {
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+}
+
+#[derive(serde::Deserialize)]
+struct PeekQuery {
+    #[serde(default = "default_peek")]
+    n: usize,
+}
+
+fn default_peek() -> usize {
+    10
+}
+
+/// `GET /_devstack/queues/{name}/messages?n=N`: up to N (default 10, at most 1000) of the
+/// queue's messages, oldest first, whatever their visibility, without receiving them (for
+/// `devstack dlq peek`).
+async fn peek(
+    State(state): State<Arc<EdgeState>>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<PeekQuery>,
+) -> Response {
+    let messages = match state.sqs.peek(&name, q.n.clamp(1, 1000)) {
+        Ok(m) => m,
+        Err(sqs::SqsError::QueueDoesNotExist) => {
+            return problem(StatusCode::NOT_FOUND, &format!("no queue {name}"));
+        }
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let out: Vec<serde_json::Value> = messages
+        .into_iter()
+        .map(|m| {
+            let attributes: serde_json::Map<String, serde_json::Value> = m
+                .message_attributes
+                .iter()
+                .map(|(k, a)| {
+                    let value = match &a.value {
+                        sqs::AttributeValue::String(s) => json!(s),
+                        sqs::AttributeValue::Binary(b) => json!(format!("({} bytes)", b.len())),
+                    };
+                    (k.clone(), json!({"data_type": a.data_type, "value": value}))
+                })
+                .collect();
+            json!({
+                "message_id": m.message_id,
+                "body": m.body,
+                "sent_timestamp": m.sent_timestamp,
+                "receive_count": m.receive_count,
+                "visible_at": m.visible_at,
+                "dead_letter_source_arn": m.dead_letter_source_arn,
+                "message_attributes": attributes,
+            })
+        })
+        .collect();
+    axum::Json(json!({"queue": name, "messages": out})).into_response()
 }

@@ -9,6 +9,7 @@
 pub mod build;
 mod dynamo;
 mod edge;
+pub mod replay;
 mod wiring;
 
 pub use build::{BuildMode, Profile};
@@ -185,6 +186,7 @@ pub struct Devstack {
     pub clock: SharedClock,
     /// The virtual clock, when devstack runs on one.
     pub manual_clock: Option<Arc<ManualClock>>,
+    clock_file: Option<PathBuf>,
     /// How long start took after the executables were ready.
     pub ready_in: Duration,
     servers: Vec<tokio::task::JoinHandle<()>>,
@@ -200,9 +202,13 @@ async fn bind(host: IpAddr, port: u16) -> Result<tokio::net::TcpListener, Devsta
 
 impl Devstack {
     pub async fn start(config: Config) -> Result<Self, DevstackError> {
+        let clock_file =
+            wiring::clock_file((!config.in_memory).then_some(config.data_dir.as_path()));
         let manual_clock = match config.clock {
             ClockMode::Real => None,
-            ClockMode::Virtual { start_ms } => Some(ManualClock::starting_at(start_ms)),
+            ClockMode::Virtual { start_ms } => Some(ManualClock::starting_at(
+                wiring::stored_clock(clock_file.as_deref()).map_or(start_ms, |t| t.max(start_ms)),
+            )),
         };
         let clock: SharedClock = match &manual_clock {
             Some(m) => m.clone(),
@@ -297,6 +303,8 @@ impl Devstack {
                 "sqs.sqlite-shm",
                 "events",
                 "journal.jsonl",
+                "boots",
+                "clock",
                 "logs",
             ] {
                 let p = config.data_dir.join(sub);
@@ -318,7 +326,8 @@ impl Devstack {
                 source,
             })?;
         }
-        let dynamo = dynamo::Dynamo::start(dynamo_path.as_deref()).await?;
+        let dynamo =
+            dynamo::Dynamo::start(dynamo_path.as_deref(), clock.clone(), deterministic).await?;
         for t in &stack.tables {
             dynamo.provision(t).await?;
         }
@@ -388,8 +397,10 @@ impl Devstack {
             events_dir.as_deref(),
         )?);
         if deterministic {
-            sqs.set_id_generator(Box::new(wiring::counter_ids(0x5e5)));
-            events.set_id_generator(Box::new(wiring::counter_ids(0xeb)));
+            let boot =
+                wiring::boot_number((!config.in_memory).then_some(config.data_dir.as_path()));
+            sqs.set_id_generator(Box::new(wiring::counter_ids(0x5e5, boot)));
+            events.set_id_generator(Box::new(wiring::counter_ids(0xeb, boot)));
         }
         events.set_targets(Arc::new(wiring::Targets {
             sqs: sqs.clone(),
@@ -467,6 +478,7 @@ impl Devstack {
             pollers: pollers.clone(),
             clock: clock.clone(),
             manual_clock: manual_clock.clone(),
+            clock_file: clock_file.clone(),
             cognito: cognito.clone(),
             http: reqwest::Client::new(),
             stack: stack.clone(),
@@ -514,6 +526,7 @@ impl Devstack {
             pollers,
             clock,
             manual_clock,
+            clock_file,
             servers,
             _dynamo: dynamo,
         })
@@ -524,6 +537,7 @@ impl Devstack {
     pub fn advance_clock(&self, ms: i64) -> Result<i64, ClockError> {
         let m = self.manual_clock.as_ref().ok_or(ClockError::Real)?;
         let now = m.advance(ms);
+        wiring::store_clock(self.clock_file.as_deref(), now);
         self.sqs.wake();
         self.pollers.wake();
         Ok(now)

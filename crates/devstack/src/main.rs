@@ -71,6 +71,161 @@ enum Command {
         #[arg(long, short)]
         follow: bool,
     },
+    /// Print the delivery journal (sends, deliveries, responses, deletes, faults...), one line
+    /// per entry, filtered.
+    Journal(JournalArgs),
+    /// Replay a journal's deliveries (and EventBridge invocations) against a fresh in-memory
+    /// stack of the template, re-injecting the faults recorded with them, and compare each
+    /// outcome with the recorded one. Exits 1 if one differs.
+    ///
+    /// The stack runs on a virtual clock from the journal's first time, without chaos rules.
+    /// Its queues start empty, so its pollers stay idle, unless a replayed function publishes
+    /// to a bus whose rule feeds a mapped queue: those messages are then delivered as in any
+    /// run (and journaled, but not compared).
+    Replay(Box<ReplayArgs>),
+    /// List the running stack's queues: messages visible, in flight, delayed, and the DLQ.
+    Queues {
+        #[arg(long, default_value = EDGE)]
+        edge: String,
+    },
+    /// Look into or redrive a dead-letter queue of the running stack.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+        #[arg(long, global = true, default_value = EDGE)]
+        edge: String,
+    },
+    /// Read (`now`, the default) or move (`advance 30s`) the running stack's virtual clock.
+    Clock {
+        #[command(subcommand)]
+        command: Option<ClockCommand>,
+        #[arg(long, global = true, default_value = EDGE)]
+        edge: String,
+    },
+    /// The running stack's fault-injection rules: list, add, remove, reset; `help` for the
+    /// rule grammar.
+    #[command(disable_help_subcommand = true)]
+    Chaos {
+        #[command(subcommand)]
+        command: ChaosCommand,
+        #[arg(long, global = true, default_value = EDGE)]
+        edge: String,
+    },
+}
+
+const EDGE: &str = "http://127.0.0.1:4566";
+
+#[derive(clap::Args)]
+struct JournalArgs {
+    /// Read `{DIR}/journal.jsonl` (the default: .devstack).
+    #[arg(long, conflicts_with_all = ["file", "edge"])]
+    data_dir: Option<PathBuf>,
+    /// Read this journal file.
+    #[arg(long, conflicts_with = "edge")]
+    file: Option<PathBuf>,
+    /// Ask a running devstack for its journal (an in-memory stack keeps it only there).
+    #[arg(long)]
+    edge: Option<String>,
+    /// Only entries of these kinds (repeatable, or comma-separated): send, delivery, response,
+    /// delete, return-to-queue, move-to-dlq, fault, invoke, put-events.
+    #[arg(long, value_delimiter = ',')]
+    kind: Vec<String>,
+    /// Only entries about this queue (a name or glob); a dead-lettering concerns both queues.
+    #[arg(long)]
+    queue: Option<String>,
+    /// Only entries about this function (a name or glob).
+    #[arg(long)]
+    function: Option<String>,
+    /// Only entries about this message (or EventBridge event) id.
+    #[arg(long)]
+    message: Option<String>,
+    /// From this time on: ms since the epoch, or 2026-01-01T00:00:00Z.
+    #[arg(long)]
+    since: Option<String>,
+    /// Up to this time (inclusive).
+    #[arg(long)]
+    until: Option<String>,
+    /// Print the journal's JSON lines instead of rendering them.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The journal (a data folder's journal.jsonl, or what `devstack journal --json` printed).
+    journal: PathBuf,
+    #[arg(long, short, default_value = "template.yaml")]
+    template: PathBuf,
+    /// The stack name of the original run (function names derive from it).
+    #[arg(long, default_value = "devstack")]
+    stack_name: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Template parameters, as KEY=VALUE.
+    #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
+    parameter_overrides: Vec<String>,
+    /// Do not build; use executables already built.
+    #[arg(long)]
+    no_build: bool,
+    /// Build and run dev-profile binaries instead of release ones.
+    #[arg(long)]
+    dev: bool,
+    /// Use this executable for a function: NAME=PATH.
+    #[arg(long = "function", value_name = "NAME=PATH")]
+    functions: Vec<String>,
+    /// Echo the functions' output.
+    #[arg(long)]
+    logs: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Show a queue's oldest messages without receiving them.
+    Peek {
+        /// The queue (a name, URL or ARN).
+        queue: String,
+        #[arg(short, long, default_value_t = 10)]
+        n: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a dead-letter queue's messages back to the queues they came from (or to --to),
+    /// as SQS's StartMessageMoveTask does.
+    Redrive {
+        /// The dead-letter queue (a name, URL or ARN).
+        queue: String,
+        /// The destination queue's ARN (or name); by default each message's source queue.
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClockCommand {
+    /// Print the clock's time.
+    Now,
+    /// Move the virtual clock forward: 1500 (ms), 1500ms, 30s, 5m, 2h.
+    Advance { by: String },
+}
+
+#[derive(Subcommand)]
+enum ChaosCommand {
+    /// List the armed rules, with their ids.
+    List,
+    /// Arm a rule, in the compact form: 'queue=* duplicate=every'.
+    Add { rule: String },
+    /// Disarm the rule with this id.
+    Remove { id: String },
+    /// Back to the rules devstack started with, their counters and random streams as new.
+    Reset,
+    /// Disarm every rule.
+    Clear,
+    /// The rule grammar.
+    Help,
 }
 
 #[derive(clap::Args)]
@@ -131,7 +286,7 @@ struct UpArgs {
     #[arg(long, requires = "clock")]
     clock_start_ms: Option<i64>,
     /// A fault-injection rule (repeatable), e.g. 'queue=* duplicate=every',
-    /// 'table=* op=TransactWriteItems error=TransactionConflict nth=3'. See `devstack chaos-help`.
+    /// 'table=* op=TransactWriteItems error=TransactionConflict nth=3'. See `devstack chaos help`.
     #[arg(long = "chaos", value_name = "RULE")]
     chaos: Vec<String>,
     /// Fault-injection rules from a YAML or JSON file (a list, or {seed, rules}).
@@ -182,6 +337,12 @@ async fn main() -> Result<()> {
             data_dir,
             follow,
         } => logs(&data_dir, function.as_deref(), follow).await,
+        Command::Journal(args) => journal(args).await,
+        Command::Replay(args) => replay(*args).await,
+        Command::Queues { edge } => queues(&edge).await,
+        Command::Dlq { command, edge } => dlq(&edge, command).await,
+        Command::Clock { command, edge } => clock(&edge, command).await,
+        Command::Chaos { command, edge } => chaos_rules(&edge, command).await,
     }
 }
 
@@ -456,5 +617,396 @@ Demo user {user} and demo link {api}/demo are ready. Try:
   curl -i {api}/links                                 # without a token: 401
 "#
     );
+    Ok(())
+}
+
+/// A call to a running devstack's admin API (`/_devstack/...`): the JSON answer, or its
+/// problem's detail as the error.
+async fn admin(
+    edge: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let mut req = reqwest::Client::new().request(
+        method,
+        format!("{}/_devstack{path}", edge.trim_end_matches('/')),
+    );
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("no devstack answers at {edge}; is `devstack up` running?"))?;
+    let ok = resp.status().is_success();
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !ok {
+        bail!(
+            "devstack answered {status}: {}",
+            body["detail"]
+                .as_str()
+                .or(body["message"].as_str())
+                .unwrap_or("no detail")
+        );
+    }
+    Ok(body)
+}
+
+/// An SQS call through the edge, as the SDKs make it (awsJson 1.0).
+async fn sqs_call(
+    edge: &str,
+    operation: &str,
+    input: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let resp = reqwest::Client::new()
+        .post(edge.trim_end_matches('/'))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", format!("AmazonSQS.{operation}"))
+        .body(input.to_string())
+        .send()
+        .await
+        .with_context(|| format!("no devstack answers at {edge}; is `devstack up` running?"))?;
+    let ok = resp.status().is_success();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !ok {
+        bail!(
+            "SQS {operation} failed: {} {}",
+            body["__type"].as_str().unwrap_or("error"),
+            body["message"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(body)
+}
+
+/// A time given on the command line: ms since the epoch, or `YYYY-MM-DDTHH:MM:SS[.mmm][Z]`
+/// (UTC), or just the date.
+fn parse_time(text: &str) -> Result<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let bad =
+        || anyhow::anyhow!("{text:?} is not a time (ms since the epoch, or 2026-01-01T00:00:00Z)");
+    let t = text.trim_end_matches('Z');
+    let (date, time) = t.split_once('T').unwrap_or((t, "00:00:00"));
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let [year, month, day] = d[..] else {
+        return Err(bad());
+    };
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let h: Vec<i64> = hms
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let [hour, minute, second] = h[..] else {
+        return Err(bad());
+    };
+    let ms: i64 = format!("{frac:0<3}")[..3].parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm, the inverse of the journal's).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + ms)
+}
+
+/// A duration: ms by default, or with a unit (ms, s, m, h).
+fn parse_duration_ms(text: &str) -> Result<i64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: i64 = n
+        .parse()
+        .with_context(|| format!("{text:?} is not a duration (1500, 1500ms, 30s, 5m, 2h)"))?;
+    let factor = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        other => bail!("unknown unit {other:?} in {text:?} (ms, s, m, h)"),
+    };
+    Ok(n * factor)
+}
+
+async fn journal(a: JournalArgs) -> Result<()> {
+    let bytes = match (&a.edge, &a.file) {
+        (Some(edge), _) => {
+            let resp = reqwest::Client::new()
+                .get(format!("{}/_devstack/journal", edge.trim_end_matches('/')))
+                .send()
+                .await
+                .with_context(|| {
+                    format!("no devstack answers at {edge}; is `devstack up` running?")
+                })?;
+            resp.bytes().await?.to_vec()
+        }
+        (None, Some(file)) => {
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+        }
+        (None, None) => {
+            let dir = a
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(".devstack"));
+            let path = dir.join("journal.jsonl");
+            std::fs::read(&path).with_context(|| format!("no journal at {}", path.display()))?
+        }
+    };
+    let records = chaos::Journal::parse(&bytes)?;
+    let filter = chaos::Filter {
+        kinds: a
+            .kind
+            .iter()
+            .map(|k| k.parse::<chaos::Kind>().map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?,
+        queue: a.queue,
+        function: a.function,
+        message_id: a.message,
+        since: a.since.as_deref().map(parse_time).transpose()?,
+        until: a.until.as_deref().map(parse_time).transpose()?,
+    };
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for r in filter.select(&records) {
+        let line = match a.json {
+            true => serde_json::to_string(r)?,
+            false => chaos::render_line(r),
+        };
+        if writeln!(out, "{line}").is_err() {
+            break; // the reader went away (`| head`)
+        }
+    }
+    Ok(())
+}
+
+async fn replay(a: ReplayArgs) -> Result<()> {
+    let records = chaos::Journal::read(&a.journal)
+        .with_context(|| format!("cannot read the journal {}", a.journal.display()))?;
+    let mut config = Config::new(&a.template);
+    config.stack_name = a.stack_name;
+    config.region = a.region;
+    config.parameter_overrides = pairs(&a.parameter_overrides, "parameter")?;
+    config.function_paths = pairs(&a.functions, "--function")?
+        .into_iter()
+        .map(|(k, v)| (k, PathBuf::from(v)))
+        .collect();
+    config.build = BuildMode {
+        profile: if a.dev {
+            Profile::Dev
+        } else {
+            Profile::Release
+        },
+        build: !a.no_build,
+    };
+    // Free ports: a `devstack up` may be running on the usual ones.
+    (config.edge_port, config.http_port, config.ws_port) = (0, 0, 0);
+    config.console_logs = a.logs;
+    let report = devstack::replay::replay_journal(config, &records)
+        .await
+        .with_context(|| format!("replaying {}", a.journal.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    if !report.all_matched() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The last part of a queue URL or ARN, or the name itself.
+fn queue_name(queue: &str) -> &str {
+    queue
+        .rsplit(['/', ':'])
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(queue)
+}
+
+async fn queues(edge: &str) -> Result<()> {
+    let body = admin(edge, reqwest::Method::GET, "/queues", None).await?;
+    let list = body["queues"].as_array().cloned().unwrap_or_default();
+    let width = list
+        .iter()
+        .filter_map(|q| q["name"].as_str().map(str::len))
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<width$}  {:>8}  {:>9}  {:>7}  DLQ",
+        "NAME", "VISIBLE", "IN FLIGHT", "DELAYED"
+    );
+    for q in list {
+        let dlq = q["dead_letter_queue"].as_str().map_or("-", queue_name);
+        println!(
+            "{:<width$}  {:>8}  {:>9}  {:>7}  {dlq}",
+            q["name"].as_str().unwrap_or_default(),
+            q["visible"].as_u64().unwrap_or(0),
+            q["in_flight"].as_u64().unwrap_or(0),
+            q["delayed"].as_u64().unwrap_or(0),
+        );
+    }
+    Ok(())
+}
+
+async fn dlq(edge: &str, command: DlqCommand) -> Result<()> {
+    match command {
+        DlqCommand::Peek { queue, n, json } => {
+            let name = queue_name(&queue);
+            let body = admin(
+                edge,
+                reqwest::Method::GET,
+                &format!("/queues/{name}/messages?n={n}"),
+                None,
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body["messages"])?);
+                return Ok(());
+            }
+            let messages = body["messages"].as_array().cloned().unwrap_or_default();
+            if messages.is_empty() {
+                println!("{name} is empty");
+            }
+            for m in messages {
+                let from = m["dead_letter_source_arn"]
+                    .as_str()
+                    .map(|a| format!(" from {}", queue_name(a)))
+                    .unwrap_or_default();
+                println!(
+                    "{} sent {} received {} times{from}",
+                    m["message_id"].as_str().unwrap_or_default(),
+                    chaos::journal::format_time(m["sent_timestamp"].as_i64().unwrap_or(0)),
+                    m["receive_count"].as_u64().unwrap_or(0),
+                );
+                println!("  {}", m["body"].as_str().unwrap_or_default());
+            }
+            Ok(())
+        }
+        DlqCommand::Redrive { queue, to } => {
+            let queues = admin(edge, reqwest::Method::GET, "/queues", None).await?;
+            let arn_of = |q: &str| -> Result<String> {
+                let name = queue_name(q);
+                queues["queues"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e["name"] == name)
+                    .and_then(|e| e["arn"].as_str().map(str::to_owned))
+                    .with_context(|| format!("the running stack has no queue {name}"))
+            };
+            let source = arn_of(&queue)?;
+            let mut input = serde_json::json!({ "SourceArn": source });
+            if let Some(to) = &to {
+                input["DestinationArn"] = serde_json::Value::String(arn_of(to)?);
+            }
+            sqs_call(edge, "StartMessageMoveTask", input).await?;
+            let tasks = sqs_call(
+                edge,
+                "ListMessageMoveTasks",
+                serde_json::json!({ "SourceArn": source, "MaxResults": 1 }),
+            )
+            .await?;
+            let t = &tasks["Results"][0];
+            let moved = t["ApproximateNumberOfMessagesMoved"].as_u64().unwrap_or(0);
+            let status = t["Status"].as_str().unwrap_or("UNKNOWN");
+            let whereto = to
+                .as_deref()
+                .map_or("their source queues".into(), |d| queue_name(d).to_owned());
+            println!(
+                "{status}: moved {moved} message(s) from {} to {whereto}",
+                queue_name(&queue)
+            );
+            if let Some(reason) = t["FailureReason"].as_str() {
+                bail!("the redrive failed: {reason}");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn clock(edge: &str, command: Option<ClockCommand>) -> Result<()> {
+    let body = match command.unwrap_or(ClockCommand::Now) {
+        ClockCommand::Now => admin(edge, reqwest::Method::GET, "/clock", None).await?,
+        ClockCommand::Advance { by } => {
+            let ms = parse_duration_ms(&by)?;
+            admin(
+                edge,
+                reqwest::Method::POST,
+                "/clock",
+                Some(serde_json::json!({ "advance_ms": ms })),
+            )
+            .await?
+        }
+    };
+    let now = body["now_ms"].as_i64().unwrap_or(0);
+    let kind = if body["virtual"] == true {
+        "virtual"
+    } else {
+        "real"
+    };
+    println!("{} ({now}, {kind} clock)", chaos::journal::format_time(now));
+    Ok(())
+}
+
+async fn chaos_rules(edge: &str, command: ChaosCommand) -> Result<()> {
+    use reqwest::Method;
+    let print_rule = |v: &serde_json::Value| match serde_json::from_value::<chaos::Rule>(v.clone())
+    {
+        Ok(rule) => {
+            let id = rule.id.clone().unwrap_or_default();
+            let text = chaos::Rule { id: None, ..rule }.to_string();
+            println!("{id:<8} {text}");
+        }
+        Err(_) => println!("{v}"),
+    };
+    let listing = |body: &serde_json::Value| {
+        let rules = body["rules"].as_array().cloned().unwrap_or_default();
+        println!("seed {}", body["seed"]);
+        if rules.is_empty() {
+            println!("no rules armed");
+        }
+        for r in &rules {
+            print_rule(r);
+        }
+    };
+    match command {
+        ChaosCommand::List => listing(&admin(edge, Method::GET, "/chaos/rules", None).await?),
+        ChaosCommand::Add { rule } => {
+            // Checked here first, for the grammar's own error message.
+            rule.parse::<chaos::Rule>()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let armed = admin(
+                edge,
+                Method::POST,
+                "/chaos/rules",
+                Some(serde_json::Value::String(rule)),
+            )
+            .await?;
+            print_rule(&armed);
+        }
+        ChaosCommand::Remove { id } => {
+            let body = admin(edge, Method::DELETE, &format!("/chaos/rules/{id}"), None).await?;
+            print!("removed ");
+            print_rule(&body["removed"]);
+        }
+        ChaosCommand::Reset => listing(&admin(edge, Method::POST, "/chaos/reset", None).await?),
+        ChaosCommand::Clear => {
+            let body = admin(edge, Method::DELETE, "/chaos/rules", None).await?;
+            println!("removed {} rule(s)", body["removed"]);
+        }
+        ChaosCommand::Help => println!("{}", chaos::Rules::help()),
+    }
     Ok(())
 }

@@ -103,12 +103,48 @@ impl events::EntryFaults for EntryFaults {
     }
 }
 
-/// Ids that are the same in every run with the same inputs: `00000000-0000-4000-8000-` then a
-/// counter, prefixed per service so that two services never make the same id.
-pub fn counter_ids(service: u16) -> impl Fn() -> String + Send + Sync + 'static {
+/// Ids that are the same in every run with the same inputs: a service prefix, the boot
+/// number of the data folder (so that a restarted stack never reuses an id it stored before),
+/// then a counter.
+pub fn counter_ids(service: u16, boot: u32) -> impl Fn() -> String + Send + Sync + 'static {
     let n = AtomicU64::new(0);
     move || {
         let i = n.fetch_add(1, Ordering::SeqCst) + 1;
-        format!("{service:08x}-0000-4000-8000-{i:012x}")
+        format!("{service:04x}{boot:04x}-0000-4000-8000-{i:012x}")
+    }
+}
+
+/// Counts the starts of a data folder (`{dir}/boots`): 0 for the first, and always 0 in
+/// memory, so that in-memory runs stay identical.
+pub fn boot_number(dir: Option<&std::path::Path>) -> u32 {
+    let Some(dir) = dir else {
+        return 0;
+    };
+    let path = dir.join("boots");
+    let n = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .map_or(0, |n| n + 1);
+    if let Err(e) = std::fs::write(&path, n.to_string()) {
+        tracing::warn!(path = %path.display(), error = %e, "could not record the boot number");
+    }
+    n
+}
+
+/// Where a virtual clock's time is kept between runs on the same data folder: time on a
+/// stored queue must not run backwards after a restart.
+pub fn clock_file(dir: Option<&std::path::Path>) -> Option<std::path::PathBuf> {
+    dir.map(|d| d.join("clock"))
+}
+
+pub fn stored_clock(file: Option<&std::path::Path>) -> Option<i64> {
+    std::fs::read_to_string(file?).ok()?.trim().parse().ok()
+}
+
+pub fn store_clock(file: Option<&std::path::Path>, now_ms: i64) {
+    if let Some(f) = file
+        && let Err(e) = std::fs::write(f, now_ms.to_string())
+    {
+        tracing::warn!(path = %f.display(), error = %e, "could not keep the virtual clock's time");
     }
 }

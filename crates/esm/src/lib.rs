@@ -29,7 +29,7 @@ use serde_json::Value;
 use sqs::{Received, Sqs};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -77,10 +77,18 @@ struct Inner {
     /// Woken when the clock moves or devstack stops.
     wake: Notify,
     stop: AtomicBool,
-    /// Batches being delivered now, across mappings.
+    /// Pollers receiving or delivering a batch now, across mappings (a poller waiting for
+    /// its batching window to close is not counted: see `windows`).
     busy: AtomicUsize,
+    /// Per poller, the clock time (ms) at which the batching window of the batch it holds
+    /// closes, or `NO_WINDOW`. A window that is due makes the pollers not idle, so that a
+    /// test that moves a virtual clock past it and then settles waits for that batch.
+    windows: Vec<AtomicI64>,
     batches: AtomicU64,
 }
+
+/// A poller that holds no batch in a batching window.
+const NO_WINDOW: i64 = i64::MAX;
 
 /// The running pollers. Dropping them stops them.
 pub struct Pollers {
@@ -92,25 +100,32 @@ pub struct Pollers {
 impl Pollers {
     /// Starts the pollers of every enabled mapping (on the current tokio runtime).
     pub fn start(deps: Deps, mappings: Vec<Mapping>) -> Self {
+        let per_mapping = |m: &Mapping| match deps.serial {
+            true => 1,
+            false => m.max_concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
+        };
+        let pollers: Vec<&Mapping> = mappings
+            .iter()
+            .filter(|m| m.enabled)
+            .flat_map(|m| std::iter::repeat_n(m, per_mapping(m)))
+            .collect();
         let inner = Arc::new(Inner {
             deps,
             wake: Notify::new(),
             stop: AtomicBool::new(false),
             busy: AtomicUsize::new(0),
+            windows: pollers.iter().map(|_| AtomicI64::new(NO_WINDOW)).collect(),
             batches: AtomicU64::new(0),
         });
-        let mut tasks = Vec::new();
-        for m in mappings.iter().filter(|m| m.enabled) {
-            let n = match inner.deps.serial {
-                true => 1,
-                false => m.max_concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
-            };
-            for _ in 0..n {
+        let tasks = pollers
+            .into_iter()
+            .enumerate()
+            .map(|(slot, m)| {
                 let inner = inner.clone();
                 let m = m.clone();
-                tasks.push(tokio::spawn(async move { poll(inner, m).await }));
-            }
-        }
+                tokio::spawn(async move { poll(inner, m, slot).await })
+            })
+            .collect();
         Self {
             inner,
             mappings,
@@ -127,15 +142,23 @@ impl Pollers {
         self.inner.wake.notify_waiters();
     }
 
-    /// Batches being delivered right now.
+    /// Pollers receiving or delivering a batch right now.
     pub fn busy(&self) -> usize {
         self.inner.busy.load(Ordering::SeqCst)
     }
 
-    /// True when no batch is being delivered and no mapped queue has a visible message: what
-    /// a test waits for after sending or moving the clock.
+    /// True when no batch is being received or delivered, no batching window is due and no
+    /// mapped queue has a visible message: what a test waits for after sending or moving the
+    /// clock. A batch waiting in a batching window that has not closed yet does not count
+    /// (its messages are in flight until then).
     pub fn idle(&self) -> bool {
+        let now = self.inner.deps.clock.now_ms();
         self.busy() == 0
+            && self
+                .inner
+                .windows
+                .iter()
+                .all(|w| w.load(Ordering::SeqCst) > now)
             && self.mappings.iter().filter(|m| m.enabled).all(|m| {
                 self.inner
                     .deps
@@ -163,7 +186,7 @@ impl Drop for Pollers {
     }
 }
 
-async fn poll(inner: Arc<Inner>, m: Mapping) {
+async fn poll(inner: Arc<Inner>, m: Mapping, slot: usize) {
     let sqs = inner.deps.sqs.clone();
     while !inner.stop.load(Ordering::SeqCst) {
         let deadline = tokio::time::Instant::now() + LONG_POLL;
@@ -184,22 +207,30 @@ async fn poll(inner: Arc<Inner>, m: Mapping) {
                 return;
             }
         }
-        let batch = gather(&inner, &m).await;
+        // Busy from before the receive until the batch's deletes are done, so that no moment
+        // between them looks idle (no visible message, no batch) to `Pollers::idle`.
+        inner.busy.fetch_add(1, Ordering::SeqCst);
+        let batch = gather(&inner, &m, slot).await;
         if !batch.is_empty() {
-            inner.busy.fetch_add(1, Ordering::SeqCst);
             deliver_batch(&inner, &m, batch).await;
-            inner.busy.fetch_sub(1, Ordering::SeqCst);
         }
+        inner.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// Receives a batch: up to `BatchSize`, waiting up to the batching window (devstack's clock)
-/// for more once the first message is in.
-async fn gather(inner: &Inner, m: &Mapping) -> Vec<Received> {
+/// Receives a batch: up to `BatchSize`, waiting up to the batching window (devstack's clock,
+/// counted from the first message received) for more. An empty batch when there was nothing
+/// to receive after all. Called busy; waits in the window not busy.
+async fn gather(inner: &Inner, m: &Mapping, slot: usize) -> Vec<Received> {
     let d = &inner.deps;
-    let started = d.clock.now_ms();
+    let mut window_ends: Option<i64> = None;
     let mut batch: Vec<Received> = Vec::new();
     loop {
+        // Registered before the clock is read, so that a clock move between the read and the
+        // wait below still ends the wait.
+        let woken = inner.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let want = (m.batch_size - batch.len()).min(RECEIVE_MAX);
         let got = match d.sqs.receive_with_moves(&m.queue, want, None) {
             Ok((got, moved)) => {
@@ -221,32 +252,31 @@ async fn gather(inner: &Inner, m: &Mapping) -> Vec<Received> {
                 Vec::new()
             }
         };
+        let now = d.clock.now_ms();
         let got_any = !got.is_empty();
         batch.extend(got);
-        if batch.len() >= m.batch_size {
+        if batch.len() >= m.batch_size || batch.is_empty() {
             return batch;
         }
-        let waited = d.clock.now_ms() - started;
-        if m.window_ms <= 0 || waited >= m.window_ms {
-            if got_any && m.window_ms <= 0 {
-                continue; // take what is there now, up to BatchSize
-            }
-            return batch;
-        }
+        let ends = *window_ends.get_or_insert(now + m.window_ms);
         if got_any {
-            continue;
+            continue; // take what is there now, up to BatchSize
+        }
+        if now >= ends {
+            return batch;
         }
         // Wait for more within the window: a send, the clock moving, or (on the real
-        // clock) the window's end.
-        let left = Duration::from_millis((m.window_ms - waited) as u64);
-        let woken = inner.wake.notified();
-        tokio::pin!(woken);
-        woken.as_mut().enable();
+        // clock) the window's end. Not busy meanwhile: the batch is not due yet.
+        let left = Duration::from_millis((ends - now) as u64);
         let deadline = tokio::time::Instant::now() + left;
+        inner.windows[slot].store(ends, Ordering::SeqCst);
+        inner.busy.fetch_sub(1, Ordering::SeqCst);
         tokio::select! {
             _ = d.sqs.wait_for_messages(&m.queue, deadline) => {}
             () = &mut woken => {}
         }
+        inner.busy.fetch_add(1, Ordering::SeqCst);
+        inner.windows[slot].store(NO_WINDOW, Ordering::SeqCst);
         if inner.stop.load(Ordering::SeqCst) {
             return batch;
         }
@@ -417,8 +447,10 @@ async fn invoke_batch(inner: &Inner, m: &Mapping, records: &[Received]) {
     }
 }
 
-/// Reads a partial batch response (`{"batchItemFailures": [{"itemIdentifier": id}]}`).
-fn partial(payload: &[u8], ids: &[String]) -> Outcome {
+/// Reads a partial batch response (`{"batchItemFailures": [{"itemIdentifier": id}]}`) to a
+/// batch of messages `ids`, as a mapping with `ReportBatchItemFailures` does (replay uses it
+/// too).
+pub fn partial(payload: &[u8], ids: &[String]) -> Outcome {
     let malformed = |detail: String| Outcome::Malformed { detail };
     let text = String::from_utf8_lossy(payload);
     let text = text.trim();
@@ -466,6 +498,125 @@ fn partial(payload: &[u8], ids: &[String]) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clock::ManualClock;
+    use std::collections::BTreeMap;
+
+    /// Pollers of one queue `q` with a five-second window, for function `f`, which is
+    /// attached: its invocations wait for a Runtime API client that never comes.
+    fn windowed(clock: &Arc<ManualClock>) -> (Arc<Sqs>, Pollers) {
+        let shared: SharedClock = clock.clone();
+        let sqs = Arc::new(
+            Sqs::open(
+                None,
+                &[],
+                "us-east-1",
+                "000000000000",
+                "http://127.0.0.1:9",
+                shared.clone(),
+            )
+            .unwrap(),
+        );
+        sqs.create_queue("q", &BTreeMap::new(), &BTreeMap::new())
+            .unwrap();
+        let lambda = LambdaService::new(
+            lambda::Settings {
+                runtime_api_host: "127.0.0.1:9".into(),
+                account_concurrency: 10,
+                max_instances: Some(1),
+                logs: lambda::LogSink::new(false, None),
+            },
+            vec![lambda::FunctionConfig {
+                name: "f".into(),
+                arn: "arn:aws:lambda:us-east-1:000000000000:function:f".into(),
+                executable: None,
+                environment: BTreeMap::new(),
+                memory_mb: 128,
+                timeout_secs: 60,
+                reserved_concurrency: None,
+                handler: "bootstrap".into(),
+                runtime: "provided.al2023".into(),
+                aliases: Vec::new(),
+            }],
+        );
+        let pollers = Pollers::start(
+            Deps {
+                sqs: sqs.clone(),
+                lambda,
+                clock: shared,
+                chaos: Arc::new(Chaos::disabled()),
+                region: "us-east-1".into(),
+                serial: true,
+            },
+            vec![Mapping {
+                id: "f-q".into(),
+                function: "f".into(),
+                queue: "q".into(),
+                queue_arn: "arn:aws:sqs:us-east-1:000000000000:q".into(),
+                batch_size: 10,
+                window_ms: 5_000,
+                report_batch_item_failures: false,
+                max_concurrency: None,
+                enabled: true,
+            }],
+        );
+        (sqs, pollers)
+    }
+
+    /// Waits (at most 10 s) for `f` to hold.
+    async fn until(what: &str, f: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_in_its_window_is_idle_until_the_window_is_due() {
+        let clock = ManualClock::starting_at(0);
+        let (sqs, pollers) = windowed(&clock);
+        sqs.send("q", "one", sqs::SendOptions::default()).unwrap();
+        until("the poller takes the message into its window", || {
+            sqs.stats("q").unwrap().in_flight == 1 && pollers.busy() == 0
+        })
+        .await;
+        assert!(
+            pollers.idle(),
+            "a window that is not due is nothing to wait for"
+        );
+        clock.advance(4_999);
+        assert!(pollers.idle());
+        // Due: not idle, even before the poller has woken up to deliver it, so that a settle
+        // right after moving the clock waits for the batch.
+        clock.advance(1);
+        assert!(!pollers.idle(), "a due window is work to do");
+        pollers.wake();
+        until("the batch is delivered", || pollers.busy() == 1).await;
+        assert!(!pollers.idle());
+    }
+
+    #[tokio::test]
+    async fn the_window_counts_from_the_first_message() {
+        let clock = ManualClock::starting_at(0);
+        let (sqs, pollers) = windowed(&clock);
+        // The clock moves while the queue is empty: the woken poller opens no window.
+        pollers.wake();
+        tokio::task::yield_now().await;
+        clock.advance(4_000);
+        pollers.wake();
+        sqs.send("q", "one", sqs::SendOptions::default()).unwrap();
+        until("the poller takes the message into its window", || {
+            sqs.stats("q").unwrap().in_flight == 1 && pollers.busy() == 0
+        })
+        .await;
+        clock.advance(4_999);
+        assert!(
+            pollers.idle(),
+            "the window ends at 9000, five seconds after the message"
+        );
+        clock.advance(1);
+        assert!(!pollers.idle());
+    }
 
     fn ids() -> Vec<String> {
         vec!["a".into(), "b".into()]

@@ -183,6 +183,9 @@ enum Phase {
     Busy(String),
     /// Answered its invocation and is about to poll again.
     Finishing,
+    /// Being killed (an injected crash or timeout, a real timeout): it takes no invocation
+    /// any more, even if it polls before the kill lands.
+    Dying,
 }
 
 struct Instance {
@@ -531,6 +534,20 @@ impl LambdaService {
         if let Some(dir) = exe.parent() {
             cmd.current_dir(dir);
         }
+        // If devstack dies without stopping its instances (kill -9), the kernel kills them:
+        // an orphaned instance would otherwise linger, its Runtime API gone. (The signal fires
+        // when the spawning thread exits; instances are spawned from the runtime's worker
+        // threads, which live as long as devstack.)
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl is async-signal-safe and touches only the child being set up.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -644,7 +661,7 @@ impl LambdaService {
                     inv.finish(error_outcome(&error_type, &message));
                 }
             }
-            Phase::Polling | Phase::Finishing => {
+            Phase::Polling | Phase::Finishing | Phase::Dying => {
                 self.logs()
                     .write(name, &format!("instance exited: {status}"));
             }
@@ -663,6 +680,9 @@ impl LambdaService {
         let rx = {
             let mut st = f.state.lock().expect("function state");
             if let Some(i) = instance.and_then(|i| st.instances.get_mut(&i)) {
+                if i.phase == Phase::Dying {
+                    return None;
+                }
                 if i.phase == Phase::Starting {
                     i.init_duration = Some(i.spawned_at.elapsed());
                 }
@@ -751,6 +771,7 @@ impl LambdaService {
             if let Some(kill) = inst.kill.take() {
                 let _ = kill.send(());
             }
+            inst.phase = Phase::Dying;
             let mem = inst.peak_mb();
             let init = (!inst.init_reported)
                 .then_some(inst.init_duration)
@@ -808,7 +829,11 @@ impl LambdaService {
         }
         match instance.and_then(|i| st.instances.get_mut(&i)) {
             Some(inst) => {
-                inst.phase = Phase::Finishing;
+                // An injected fault killed it: the next invocation must not reach it.
+                inst.phase = match inv.fault {
+                    Some(_) => Phase::Dying,
+                    None => Phase::Finishing,
+                };
                 let mem = inst.peak_mb();
                 let init = (!inst.init_reported)
                     .then_some(inst.init_duration)
