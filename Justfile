@@ -36,7 +36,7 @@ build:
 
 # Python tools (cfn-lint, the AWS CLI, cargo-lambda, just itself) into ./.venv.
 tools:
-    @test -x {{venv}}/bin/cargo-lambda || (python3 -m venv {{venv}} && {{venv}}/bin/pip install -q -r requirements-dev.txt)
+    @test {{venv}}/.installed -nt requirements-dev.txt || (python3 -m venv {{venv}} && {{venv}}/bin/pip install -q -r requirements-dev.txt && touch {{venv}}/.installed)
 
 # What CI runs: lint, tests, release build.
 ci: lint test build

@@ -27,12 +27,12 @@ pub struct Input<'a> {
 }
 
 /// A request id in API Gateway's style (base64 of random bytes, e.g. `CkQ3ZjqCIAMEV5A=`).
-pub fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     B64.encode(&uuid::Uuid::new_v4().as_bytes()[..11])
 }
 
 /// An X-Ray trace header as API Gateway starts one.
-fn trace_id(now_ms: i64) -> String {
+pub(crate) fn trace_id(now_ms: i64) -> String {
     let r = uuid::Uuid::new_v4().simple().to_string();
     format!("Root=1-{:08x}-{}", now_ms / 1000, &r[..24])
 }

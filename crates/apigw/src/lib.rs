@@ -5,12 +5,19 @@
 //! exactly as the Lambda contract (and `lambda_http`) expects, invokes the route's function
 //! through the Lambda service, and turns the function's answer into the HTTP response as API
 //! Gateway does (structured or simple format, cookies, base64 bodies).
+//!
+//! [`WebSocketGateway`] serves one WebSocket API: the handshake through `$connect`, messages
+//! routed by the `RouteSelectionExpression`, `$disconnect` on every close, and the
+//! `@connections` management API on the same port (see the `ws` module).
 
 mod auth;
 mod cors;
 mod event;
 pub mod route;
 mod throttle;
+mod ws;
+
+pub use ws::{ConnectionInfo, Limits as WebSocketLimits, WebSocketGateway};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};

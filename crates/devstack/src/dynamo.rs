@@ -102,42 +102,9 @@ impl Dynamo {
     }
 
     async fn call(&self, op: &str, body: Value) -> Result<Value, (String, String)> {
-        let resp = self
-            .client
-            .post(&self.endpoint)
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
-            // The engine, like DynamoDB, refuses unsigned requests; it checks the shape only.
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=devstack/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0",
-            )
-            .header("x-amz-date", "20260101T000000Z")
-            .body(body.to_string())
-            .send()
+        call(&self.client, &self.endpoint, op, &body)
             .await
-            .map_err(|e| ("Transport".to_owned(), e.to_string()))?;
-        let ok = resp.status().is_success();
-        let v: Value = resp.json().await.unwrap_or_default();
-        if ok {
-            Ok(v)
-        } else {
-            let code = v["__type"]
-                .as_str()
-                .unwrap_or("")
-                .rsplit('#')
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            Err((
-                code,
-                v["message"]
-                    .as_str()
-                    .or(v["Message"].as_str())
-                    .unwrap_or("")
-                    .to_owned(),
-            ))
-        }
+            .map_err(|(code, message, _)| (code, message))
     }
 
     /// Creates `table` (keys, indexes, TTL) unless it exists already (a durable restart).
@@ -204,5 +171,52 @@ impl Dynamo {
             .map_err(|(c, m)| err(format!("TTL: {c}: {m}")))?;
         }
         Ok(())
+    }
+}
+
+/// One DynamoDB call straight to the engine at `endpoint` (devstack's own calls: provisioning
+/// and Step Functions' DynamoDB tasks): the JSON response, or the error's code (without its
+/// namespace), message and HTTP status.
+pub(crate) async fn call(
+    client: &reqwest::Client,
+    endpoint: &str,
+    op: &str,
+    body: &Value,
+) -> Result<Value, (String, String, u16)> {
+    let resp = client
+        .post(endpoint)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", format!("DynamoDB_20120810.{op}"))
+        // The engine, like DynamoDB, refuses unsigned requests; it checks the shape only.
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=devstack/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0",
+        )
+        .header("x-amz-date", "20260101T000000Z")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| ("Transport".to_owned(), e.to_string(), 0))?;
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(v)
+    } else {
+        let code = v["__type"]
+            .as_str()
+            .unwrap_or("")
+            .rsplit('#')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        Err((
+            code,
+            v["message"]
+                .as_str()
+                .or(v["Message"].as_str())
+                .unwrap_or("")
+                .to_owned(),
+            status.as_u16(),
+        ))
     }
 }

@@ -26,7 +26,9 @@ pub struct EdgeState {
     pub manual_clock: Option<Arc<clock::ManualClock>>,
     /// Where the virtual clock's time is kept (a data folder's `clock` file).
     pub clock_file: Option<std::path::PathBuf>,
+    pub websocket: Option<Arc<apigw::WebSocketGateway>>,
     pub cognito: Arc<cognito::Cognito>,
+    pub states: Arc<states::StepFunctions>,
     pub http: reqwest::Client,
     pub stack: Arc<template::model::Stack>,
 }
@@ -234,6 +236,14 @@ async fn aws_json(
         "AWSEvents" => answer(&state.events.dispatch(operation, &body)),
         "AmazonSQS" => sqs_answer(&state.sqs.dispatch(operation, &body).await),
         "AWSCognitoIdentityProviderService" => answer(&state.cognito.dispatch(operation, &body)),
+        "AWSStepFunctions" => {
+            let mut r = answer(&state.states.dispatch(operation, &body));
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/x-amz-json-1.0"),
+            );
+            r
+        }
         _ => aws_error(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
@@ -386,6 +396,10 @@ async fn clock_move(State(state): State<Arc<EdgeState>>, body: Bytes) -> Respons
     crate::wiring::store_clock(state.clock_file.as_deref(), now);
     state.sqs.wake();
     state.pollers.wake();
+    state.states.wake();
+    if let Some(ws) = &state.websocket {
+        ws.wake();
+    }
     axum::Json(json!({"now_ms": now, "virtual": true})).into_response()
 }
 
@@ -498,16 +512,17 @@ fn default_settle_ms() -> u64 {
 }
 
 /// `POST /_devstack/settle`: waits until the event source mappings are idle (no batch in
-/// flight, no visible message in a mapped queue), up to `timeout_ms`; 200 when idle, 408 not.
+/// flight, no visible message in a mapped queue) and no Step Functions execution can progress
+/// without the clock moving, up to `timeout_ms`; 200 when idle, 408 not.
 async fn settle(State(state): State<Arc<EdgeState>>, body: Bytes) -> Response {
     let s: Settle = serde_json::from_slice(&body).unwrap_or(Settle {
         timeout_ms: default_settle_ms(),
     });
     let until = tokio::time::Instant::now() + std::time::Duration::from_millis(s.timeout_ms);
     loop {
-        if state.pollers.idle() {
+        if state.pollers.idle() && state.states.is_idle() {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            if state.pollers.idle() {
+            if state.pollers.idle() && state.states.is_idle() {
                 return axum::Json(json!({"idle": true})).into_response();
             }
         }

@@ -2,7 +2,8 @@
 //!
 //! [`Devstack::start`] reads the template, resolves it to local endpoints, builds (or finds)
 //! each function's executable, starts the DynamoDB engine with the template's tables, the
-//! Lambda service, EventBridge and the HTTP API gateway, and serves them on loopback ports.
+//! Lambda service, EventBridge and the HTTP and WebSocket API gateways, and serves them on
+//! loopback ports.
 //! The `devstack` binary is a CLI around it; tests use it as a library, each with its own
 //! ports and an in-memory state.
 
@@ -54,6 +55,9 @@ pub struct Config {
     /// Seeded fault injection: the rules (from `--chaos`, `--chaos-file`) and the seed.
     pub chaos_rules: Vec<chaos::Rule>,
     pub chaos_seed: u64,
+    /// Run the template's event source mappings (`--no-pollers` pauses them: messages stay
+    /// in their queues, to be inspected or consumed by hand).
+    pub pollers: bool,
 }
 
 /// What time devstack's services see.
@@ -106,6 +110,7 @@ impl Config {
             clock: ClockMode::Real,
             chaos_rules: Vec::new(),
             chaos_seed: 0,
+            pollers: true,
         }
     }
 
@@ -152,6 +157,8 @@ pub enum DevstackError {
     #[error(transparent)]
     Cognito(#[from] cognito::CognitoError),
     #[error(transparent)]
+    States(#[from] states::StatesError),
+    #[error(transparent)]
     Sqs(#[from] sqs::SqsError),
     #[error(transparent)]
     Events(#[from] events::EventsError),
@@ -177,9 +184,13 @@ pub struct Devstack {
     pub edge_url: String,
     pub http_url: Option<String>,
     pub ws_url: String,
+    /// The WebSocket API (the template's first), served on the ws port.
+    pub websocket: Option<Arc<apigw::WebSocketGateway>>,
     pub lambda: lambda::LambdaService,
     pub events: Arc<events::EventBridge>,
     pub cognito: Arc<cognito::Cognito>,
+    /// Step Functions: the template's state machines and their executions.
+    pub states: Arc<states::StepFunctions>,
     pub sqs: Arc<sqs::Sqs>,
     pub chaos: Arc<chaos::Chaos>,
     pub pollers: Arc<esm::Pollers>,
@@ -230,8 +241,12 @@ impl Devstack {
             source,
         })?;
         let http_base = format!("http://{http_addr}");
-        // The WebSocket gateway arrives in part 4; its URL is already what functions are given.
-        let ws_base = format!("http://{}:{}", config.host, config.ws_port);
+        let ws = bind(config.host, config.ws_port).await?;
+        let ws_addr = ws.local_addr().map_err(|source| DevstackError::Listen {
+            addr: SocketAddr::new(config.host, config.ws_port),
+            source,
+        })?;
+        let ws_base = format!("http://{ws_addr}");
 
         let template = template::Template::load(&config.template)?;
         let base_dir = config
@@ -301,6 +316,9 @@ impl Devstack {
                 "sqs.sqlite",
                 "sqs.sqlite-wal",
                 "sqs.sqlite-shm",
+                "states.sqlite",
+                "states.sqlite-wal",
+                "states.sqlite-shm",
                 "events",
                 "journal.jsonl",
                 "boots",
@@ -382,13 +400,31 @@ impl Devstack {
                     .with_journal(journal, move || clock.now_ms()),
             )
         };
+        // FIFO queues are not emulated: the loader warned; they are left out, not half-run.
+        let queues: Vec<template::model::Queue> = stack
+            .queues
+            .iter()
+            .filter(|q| !q.fifo && !q.name.ends_with(".fifo"))
+            .cloned()
+            .collect();
         let sqs = Arc::new(sqs::Sqs::open(
             (!config.in_memory).then_some(config.data_dir.as_path()),
-            &stack.queues,
+            &queues,
             &stack.region,
             &stack.account_id,
             &edge_url,
             clock.clone(),
+        )?);
+        // Step Functions: Tasks reach Lambda and the DynamoDB engine directly.
+        let states = Arc::new(states::StepFunctions::open(
+            &stack,
+            clock.clone(),
+            (!config.in_memory).then_some(config.data_dir.as_path()),
+            Arc::new(wiring::StatesTasks {
+                lambda: lambda.clone(),
+                dynamodb: dynamo.endpoint.clone(),
+                http: reqwest::Client::new(),
+            }),
         )?);
         let events_dir = (!config.in_memory).then(|| config.data_dir.join("events"));
         let events = Arc::new(events::EventBridge::open(
@@ -401,6 +437,7 @@ impl Devstack {
                 wiring::boot_number((!config.in_memory).then_some(config.data_dir.as_path()));
             sqs.set_id_generator(Box::new(wiring::counter_ids(0x5e5, boot)));
             events.set_id_generator(Box::new(wiring::counter_ids(0xeb, boot)));
+            states.set_id_generator(Box::new(wiring::counter_ids(0x5f, boot)));
         }
         events.set_targets(Arc::new(wiring::Targets {
             sqs: sqs.clone(),
@@ -408,14 +445,15 @@ impl Devstack {
             chaos: chaos.clone(),
             clock: clock.clone(),
             invocations: Default::default(),
+            states: states.clone(),
         }));
         events.set_entry_faults(Arc::new(wiring::EntryFaults(chaos.clone())));
-        for w in events.warnings() {
+        for w in events.warnings().iter().chain(states.warnings()) {
             tracing::warn!("{w}");
         }
         for r in events.rules() {
             for t in &r.targets {
-                if !matches!(t.service(), Some("sqs" | "lambda")) {
+                if !matches!(t.service(), Some("sqs" | "lambda" | "states")) {
                     tracing::warn!(
                         rule = %r.name, target = %t.arn,
                         "this rule's target is not emulated yet: matching events are dropped"
@@ -448,7 +486,7 @@ impl Devstack {
                 window_ms: i64::from(m.max_batching_window_secs) * 1000,
                 report_batch_item_failures: m.report_batch_item_failures,
                 max_concurrency: m.max_concurrency.map(|c| c as usize),
-                enabled: m.enabled,
+                enabled: m.enabled && config.pollers,
             });
         }
         let pollers = Arc::new(esm::Pollers::start(
@@ -468,6 +506,22 @@ impl Devstack {
             clock.clone(),
             cognito_dir.as_deref(),
         )?);
+        let names: BTreeMap<String, String> = stack
+            .functions
+            .iter()
+            .map(|f| (f.logical_id.clone(), f.name.clone()))
+            .collect();
+        // The first WebSocket API, with its @connections API, on the ws port.
+        let websocket = match stack.websocket_apis.first() {
+            Some(api) => Some(apigw::WebSocketGateway::new(
+                api.clone(),
+                &names,
+                lambda.clone(),
+                clock.clone(),
+                apigw::WebSocketLimits::default(),
+            )?),
+            None => None,
+        };
         let http_url = stack.http_apis.first().map(|_| http_base.clone());
         let state = Arc::new(edge::EdgeState {
             endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
@@ -480,6 +534,8 @@ impl Devstack {
             manual_clock: manual_clock.clone(),
             clock_file: clock_file.clone(),
             cognito: cognito.clone(),
+            states: states.clone(),
+            websocket: websocket.clone(),
             http: reqwest::Client::new(),
             stack: stack.clone(),
         });
@@ -489,11 +545,6 @@ impl Devstack {
             let _ = axum::serve(edge, edge_app).await;
         }));
 
-        let names: BTreeMap<String, String> = stack
-            .functions
-            .iter()
-            .map(|f| (f.logical_id.clone(), f.name.clone()))
-            .collect();
         match stack.http_apis.first() {
             Some(api) => {
                 let gw = Arc::new(apigw::HttpGateway::new(
@@ -512,15 +563,37 @@ impl Devstack {
             }
             None => drop(http),
         }
+        match &websocket {
+            Some(gw) => {
+                let app = gw
+                    .clone()
+                    .router()
+                    .into_make_service_with_connect_info::<SocketAddr>();
+                servers.push(tokio::spawn(async move {
+                    let _ = axum::serve(ws, app).await;
+                }));
+            }
+            None => drop(ws),
+        }
+        // Executions a previous run left running go on, now that everything they call serves.
+        let resumed = states.resume();
+        if !resumed.is_empty() {
+            tracing::info!(
+                count = resumed.len(),
+                "resumed the Step Functions executions left running"
+            );
+        }
         Ok(Self {
             ready_in: started.elapsed(),
             stack,
             edge_url,
             http_url,
             ws_url: ws_base.replacen("http://", "ws://", 1),
+            websocket,
             lambda,
             events,
             cognito,
+            states,
             sqs,
             chaos,
             pollers,
@@ -540,19 +613,24 @@ impl Devstack {
         wiring::store_clock(self.clock_file.as_deref(), now);
         self.sqs.wake();
         self.pollers.wake();
+        self.states.wake();
+        if let Some(ws) = &self.websocket {
+            ws.wake();
+        }
         Ok(now)
     }
 
     /// Waits (real time, at most `deadline`) until the event source mappings have nothing
-    /// left to do: no batch in flight and no visible message in a mapped queue.
+    /// left to do (no batch in flight, no visible message in a mapped queue) and no Step
+    /// Functions execution can progress without the clock moving.
     pub async fn settle(&self, deadline: Duration) -> bool {
         let until = tokio::time::Instant::now() + deadline;
         loop {
-            if self.pollers.idle() {
+            if self.pollers.idle() && self.states.is_idle() {
                 // Twice, a little apart: a batch's deletes and the next receive are not one
                 // step.
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                if self.pollers.idle() {
+                if self.pollers.idle() && self.states.is_idle() {
                     return true;
                 }
             }
@@ -566,6 +644,8 @@ impl Devstack {
     /// Stops the function processes, then the servers.
     pub async fn shutdown(self) {
         self.pollers.stop();
+        // Executions stop where they are (still running in the store, resumed next start).
+        self.states.shutdown();
         self.lambda.shutdown().await;
         for s in &self.servers {
             s.abort();
@@ -575,6 +655,7 @@ impl Devstack {
 
 impl Drop for Devstack {
     fn drop(&mut self) {
+        self.states.shutdown();
         for s in &self.servers {
             s.abort();
         }

@@ -111,6 +111,13 @@ enum Command {
         #[arg(long, global = true, default_value = EDGE)]
         edge: String,
     },
+    /// List the running stack's Step Functions executions, newest first; with NAME (an
+    /// execution's name or ARN), show its history as a timeline.
+    Executions {
+        name: Option<String>,
+        #[arg(long, default_value = EDGE)]
+        edge: String,
+    },
 }
 
 const EDGE: &str = "http://127.0.0.1:4566";
@@ -295,6 +302,9 @@ struct UpArgs {
     /// The seed of every random fault decision: the same seed gives the same run.
     #[arg(long)]
     chaos_seed: Option<u64>,
+    /// Do not run the event source mappings: messages stay in their queues.
+    #[arg(long)]
+    no_pollers: bool,
 }
 
 fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, String>> {
@@ -343,6 +353,7 @@ async fn main() -> Result<()> {
         Command::Dlq { command, edge } => dlq(&edge, command).await,
         Command::Clock { command, edge } => clock(&edge, command).await,
         Command::Chaos { command, edge } => chaos_rules(&edge, command).await,
+        Command::Executions { name, edge } => executions(&edge, name.as_deref()).await,
     }
 }
 
@@ -389,6 +400,7 @@ async fn up(a: UpArgs) -> Result<()> {
         },
         chaos_rules: Vec::new(),
         chaos_seed: 0,
+        pollers: !a.no_pollers,
     };
     let mut config = config;
     let mut seed = a.chaos_seed;
@@ -432,14 +444,29 @@ fn print_banner(ds: &Devstack) {
         }
         _ => say!("  {:<22} (the template has none)", "HTTP API"),
     }
-    for ws in &s.websocket_apis {
-        say!(
-            "  {:<22} {}/{}  ({}; served from devstack part 4)",
-            "WebSocket API",
-            ds.ws_url,
-            ws.stage,
-            ws.logical_id
-        );
+    for (i, ws) in s.websocket_apis.iter().enumerate() {
+        // The stage's path: `/prod`, or nothing for `$default`.
+        let stage = if ws.stage == "$default" {
+            String::new()
+        } else {
+            format!("/{}", ws.stage)
+        };
+        if i == 0 {
+            say!(
+                "  {:<22} {}{stage}  ({}: {} routes; @connections at {}{stage}/@connections)",
+                "WebSocket API",
+                ds.ws_url,
+                ws.logical_id,
+                ws.routes.len(),
+                ds.ws_url.replacen("ws://", "http://", 1),
+            );
+        } else {
+            say!(
+                "  {:<22} {} is not served: devstack serves the template's first WebSocket API",
+                "WebSocket API",
+                ws.logical_id
+            );
+        }
     }
     say!("  functions:");
     for f in ds.lambda.functions() {
@@ -464,6 +491,9 @@ fn print_banner(ds: &Devstack) {
     for t in &s.tables {
         say!("  table {}", t.name);
     }
+    for m in ds.states.machines() {
+        say!("  state machine {}", m.name);
+    }
     // Resources without local effect, counted by type: dozens of alarms are not news.
     let mut ignored: BTreeMap<&str, usize> = BTreeMap::new();
     for i in &s.ignored {
@@ -479,6 +509,9 @@ fn print_banner(ds: &Devstack) {
             w.resource,
             w.message
         );
+    }
+    for w in ds.states.warnings() {
+        say!("WARNING: Step Functions: {w}");
     }
     say!("ready in {} ms", ds.ready_in.as_millis());
 }
@@ -1008,5 +1041,151 @@ async fn chaos_rules(edge: &str, command: ChaosCommand) -> Result<()> {
         }
         ChaosCommand::Help => println!("{}", chaos::Rules::help()),
     }
+    Ok(())
+}
+
+/// A Step Functions call through the edge (awsJson 1.0), as the SDKs make it.
+async fn sfn_call(
+    edge: &str,
+    operation: &str,
+    input: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let resp = reqwest::Client::new()
+        .post(edge.trim_end_matches('/'))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", format!("AWSStepFunctions.{operation}"))
+        .body(input.to_string())
+        .send()
+        .await
+        .with_context(|| format!("no devstack answers at {edge}; is `devstack up` running?"))?;
+    let ok = resp.status().is_success();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !ok {
+        bail!(
+            "Step Functions {operation} failed: {} {}",
+            body["__type"].as_str().unwrap_or("error"),
+            body["message"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(body)
+}
+
+/// Every page of a paginated Step Functions list.
+async fn sfn_all(
+    edge: &str,
+    operation: &str,
+    input: serde_json::Value,
+    member: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut req = input.clone();
+        if let Some(t) = &token {
+            req["nextToken"] = serde_json::json!(t);
+        }
+        let page = sfn_call(edge, operation, req).await?;
+        out.extend(page[member].as_array().cloned().unwrap_or_default());
+        match page["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_owned()),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// `devstack executions [NAME]`.
+async fn executions(edge: &str, name: Option<&str>) -> Result<()> {
+    let machines = sfn_all(
+        edge,
+        "ListStateMachines",
+        serde_json::json!({}),
+        "stateMachines",
+    )
+    .await?;
+    let mut all = Vec::new();
+    for m in &machines {
+        let arn = m["stateMachineArn"].as_str().unwrap_or_default();
+        all.extend(
+            sfn_all(
+                edge,
+                "ListExecutions",
+                serde_json::json!({ "stateMachineArn": arn }),
+                "executions",
+            )
+            .await?,
+        );
+    }
+    let ms = |v: &serde_json::Value| (v.as_f64().unwrap_or(0.0) * 1000.0).round() as i64;
+    all.sort_by_key(|e| std::cmp::Reverse(ms(&e["startDate"])));
+    let machine_of = |arn: &str| arn.split(':').nth(6).unwrap_or_default().to_owned();
+    let Some(name) = name else {
+        if machines.is_empty() {
+            println!("the running stack has no state machines");
+            return Ok(());
+        }
+        if all.is_empty() {
+            println!("no executions yet");
+            return Ok(());
+        }
+        let width = all
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(str::len))
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        println!(
+            "{:<9}  {:<24}  {:>9}  {:<width$}  STATE MACHINE",
+            "STATUS", "STARTED", "TOOK", "NAME"
+        );
+        for e in &all {
+            let start = ms(&e["startDate"]);
+            let took = match e.get("stopDate") {
+                Some(s) if s.is_number() => format!("{:.3}s", (ms(s) - start) as f64 / 1000.0),
+                _ => "-".into(),
+            };
+            println!(
+                "{:<9}  {:<24}  {:>9}  {:<width$}  {}",
+                e["status"].as_str().unwrap_or_default(),
+                chaos::journal::format_time(start),
+                took,
+                e["name"].as_str().unwrap_or_default(),
+                machine_of(e["executionArn"].as_str().unwrap_or_default()),
+            );
+        }
+        return Ok(());
+    };
+    let matching: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|e| e["name"] == name || e["executionArn"] == name)
+        .collect();
+    let arn = match matching.as_slice() {
+        [one] => one["executionArn"].as_str().unwrap_or_default().to_owned(),
+        [] => {
+            bail!("the running stack has no execution {name:?} (`devstack executions` lists them)")
+        }
+        several => bail!(
+            "{} executions are named {name:?}; give one's ARN: {}",
+            several.len(),
+            several
+                .iter()
+                .filter_map(|e| e["executionArn"].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let described = sfn_call(
+        edge,
+        "DescribeExecution",
+        serde_json::json!({ "executionArn": arn }),
+    )
+    .await?;
+    let events = sfn_all(
+        edge,
+        "GetExecutionHistory",
+        serde_json::json!({ "executionArn": arn, "maxResults": 1000 }),
+        "events",
+    )
+    .await?;
+    print!("{}", states::render_timeline(&described, &events));
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! How the services reach one another inside devstack: EventBridge targets (SQS queues and
-//! Lambda functions), chaos on PutEvents entries, and deterministic ids for seeded runs.
+//! How the services reach one another inside devstack: EventBridge targets (SQS queues,
+//! Lambda functions, Step Functions state machines), Step Functions' Task calls (Lambda and
+//! the DynamoDB engine), chaos on PutEvents entries, and deterministic ids for seeded runs.
 
 use chaos::Chaos;
 use chaos::journal::Entry;
@@ -15,6 +16,7 @@ pub struct Targets {
     pub chaos: Arc<Chaos>,
     pub clock: SharedClock,
     pub invocations: AtomicU64,
+    pub states: Arc<states::StepFunctions>,
 }
 
 impl Targets {
@@ -78,11 +80,94 @@ impl events::Targets for Targets {
                         "EventBridge could not invoke its Lambda target");
                 }
             }
+            // StartExecution with the event (or the target's input) as the execution's input,
+            // started before PutEvents answers.
+            "states" => match self.states.start_execution(&d.target_arn, None, &d.input) {
+                Ok(arn) => tracing::debug!(rule = %d.rule_name, execution = %arn,
+                    "EventBridge started an execution"),
+                Err(a) => tracing::warn!(
+                    rule = %d.rule_name, target = %d.target_arn,
+                    error = %a.body["message"].as_str().unwrap_or_default(),
+                    "EventBridge could not start its Step Functions target"
+                ),
+            },
             other => tracing::warn!(
                 rule = %d.rule_name, target = %d.target_arn,
                 "EventBridge target of service {other:?} is not emulated yet; the event is dropped"
             ),
         }
+    }
+}
+
+/// What Step Functions' Task states call: Lambda functions through the Lambda service (as
+/// the Invoke API does), and DynamoDB straight at the engine (not through the edge, so chaos
+/// rules on tables do not apply to them).
+pub struct StatesTasks {
+    pub lambda: lambda::LambdaService,
+    /// The DynamoDB engine's endpoint.
+    pub dynamodb: String,
+    pub http: reqwest::Client,
+}
+
+impl states::Tasks for StatesTasks {
+    fn invoke_lambda(
+        &self,
+        call: states::LambdaCall,
+    ) -> states::TaskFuture<'_, states::LambdaResult> {
+        Box::pin(async move {
+            let req = lambda::InvokeRequest {
+                function: call.function,
+                qualifier: call.qualifier,
+                payload: bytes::Bytes::from(call.payload),
+                client_context: None,
+                tail_logs: false,
+                fault: None,
+            };
+            let service = |code: &str, message: String, status: u16| states::TaskError::Service {
+                code: code.to_owned(),
+                message,
+                status,
+            };
+            match self.lambda.invoke(req).await {
+                Ok(done) => Ok(states::LambdaResult {
+                    request_id: done.request_id,
+                    payload: done.payload.to_vec(),
+                    function_error: done.function_error.map(|e| e.error_type),
+                    executed_version: "$LATEST".into(),
+                }),
+                Err(lambda::InvokeError::ShuttingDown) => Err(states::TaskError::Interrupted),
+                Err(e @ lambda::InvokeError::NotFound(_)) => {
+                    Err(service("ResourceNotFoundException", e.to_string(), 404))
+                }
+                Err(e @ lambda::InvokeError::Throttled { .. }) => {
+                    Err(service("TooManyRequestsException", e.to_string(), 429))
+                }
+                Err(e @ lambda::InvokeError::Invalid(_)) => Err(service(
+                    "InvalidParameterValueException",
+                    e.to_string(),
+                    400,
+                )),
+            }
+        })
+    }
+
+    fn dynamodb(&self, operation: &str, request: Value) -> states::TaskFuture<'_, Value> {
+        let op = operation.to_owned();
+        Box::pin(async move {
+            crate::dynamo::call(&self.http, &self.dynamodb, &op, &request)
+                .await
+                .map_err(|(code, message, status)| states::TaskError::Service {
+                    // The engine unreachable is DynamoDB failing, as far as a state machine
+                    // can tell.
+                    code: if status == 0 {
+                        "InternalServerError".into()
+                    } else {
+                        code
+                    },
+                    message,
+                    status: if status == 0 { 500 } else { status },
+                })
+        })
     }
 }
 

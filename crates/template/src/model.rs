@@ -187,6 +187,25 @@ pub struct WsRoute {
     /// `$connect`, `$disconnect`, `$default`, or a custom key.
     pub route_key: String,
     pub function: String,
+    /// A two-way route: the integration's answer goes back to the client. API Gateway does
+    /// that when the route has a `RouteResponseSelectionExpression` and an
+    /// `AWS::ApiGatewayV2::RouteResponse`.
+    #[serde(skip_serializing_if = "is_false")]
+    pub route_response: bool,
+    /// `None`, or an authorizer devstack cannot run (IAM, a Lambda authorizer on `$connect`):
+    /// the gateway then refuses every handshake rather than let it in unauthenticated.
+    #[serde(skip_serializing_if = "RouteAuth::is_none")]
+    pub auth: RouteAuth,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl RouteAuth {
+    pub fn is_none(&self) -> bool {
+        matches!(self, RouteAuth::None)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -43,6 +43,13 @@ pub(crate) struct V2Parts {
     authorizers: Vec<AuthorizerPart>,
     integrations: Vec<IntegrationPart>,
     routes: Vec<RoutePart>,
+    route_responses: Vec<RouteResponsePart>,
+}
+
+#[derive(Debug)]
+struct RouteResponsePart {
+    api_id: String,
+    route_id: String,
 }
 
 #[derive(Debug)]
@@ -75,6 +82,9 @@ struct IntegrationPart {
 #[derive(Debug)]
 struct RoutePart {
     logical_id: String,
+    /// What `!Ref` of the route yields (a RouteResponse's `RouteId`).
+    id: String,
+    route_response_selection: Option<String>,
     api_id: String,
     route_key: String,
     target: Option<String>,
@@ -337,16 +347,29 @@ impl Builder<'_, '_> {
     }
 
     pub(super) fn v2_route(&mut self, res: &RawResource) -> Result<(), TemplateError> {
+        let ident = self.r.identity_of(res)?;
         let props = self.r.properties(res)?;
         let p = Props::new(&res.id, &props);
         self.v2.routes.push(RoutePart {
             logical_id: res.id.clone(),
+            id: ident.ref_value.clone(),
+            route_response_selection: p.text("RouteResponseSelectionExpression")?,
             api_id: p.required_text("ApiId")?,
             route_key: p.required_text("RouteKey")?,
             target: p.text("Target")?,
             authorization_type: p.text_or("AuthorizationType", "NONE")?,
             authorizer_id: p.text("AuthorizerId")?,
             scopes: p.texts("AuthorizationScopes")?,
+        });
+        Ok(())
+    }
+
+    pub(super) fn v2_route_response(&mut self, res: &RawResource) -> Result<(), TemplateError> {
+        let props = self.r.properties(res)?;
+        let p = Props::new(&res.id, &props);
+        self.v2.route_responses.push(RouteResponsePart {
+            api_id: p.required_text("ApiId")?,
+            route_id: p.required_text("RouteId")?,
         });
         Ok(())
     }
@@ -512,6 +535,12 @@ impl Builder<'_, '_> {
                 ApiRef::WebSocket(i) => self.stack.websocket_apis[i].routes.push(WsRoute {
                     route_key: route.route_key.clone(),
                     function,
+                    route_response: route.route_response_selection.is_some()
+                        && parts
+                            .route_responses
+                            .iter()
+                            .any(|r| r.route_id == route.id && r.api_id == route.api_id),
+                    auth,
                 }),
             }
         }

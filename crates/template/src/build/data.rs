@@ -149,8 +149,8 @@ impl Builder<'_, '_> {
         if fifo {
             self.warn(
                 &res.id,
-                "FIFO queues are not emulated yet: messages are delivered without ordering or \
-                 deduplication",
+                "FIFO queues are not emulated yet: devstack does not create this queue, and \
+                 sends to it fail with QueueDoesNotExist",
             );
         }
         let redrive = match p.get("RedrivePolicy") {

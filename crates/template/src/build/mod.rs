@@ -61,6 +61,7 @@ impl<'r, 't> Builder<'r, 't> {
             "AWS::ApiGatewayV2::Authorizer" => self.v2_authorizer(res),
             "AWS::ApiGatewayV2::Integration" => self.v2_integration(res),
             "AWS::ApiGatewayV2::Route" => self.v2_route(res),
+            "AWS::ApiGatewayV2::RouteResponse" => self.v2_route_response(res),
             "AWS::DynamoDB::Table" => self.table(res),
             "AWS::Serverless::SimpleTable" => self.simple_table(res),
             "AWS::SQS::Queue" => self.queue(res),
@@ -162,9 +163,9 @@ fn not_emulated(ty: &str) -> String {
         "AWS::ApiGatewayV2::DomainName" | "AWS::ApiGatewayV2::ApiMapping" => {
             "custom domains are not served; APIs answer at their local endpoints only"
         }
-        "AWS::ApiGatewayV2::RouteResponse" | "AWS::ApiGatewayV2::IntegrationResponse" => {
-            "WebSocket route and integration responses are not emulated: clients get no reply \
-             from the integration"
+        "AWS::ApiGatewayV2::IntegrationResponse" => {
+            "integration responses are not emulated: a proxy integration's answer goes back \
+             unmapped on a route with a RouteResponse"
         }
         "AWS::Lambda::Url" => "function URLs are not emulated: the function gets no URL",
         "AWS::Lambda::EventInvokeConfig" => {

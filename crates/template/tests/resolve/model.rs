@@ -570,6 +570,91 @@ Resources:
 }
 
 #[test]
+fn websocket_routes_know_their_route_responses_and_unsupported_authorizers() {
+    let stack = resolve(
+        r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src
+      Runtime: provided.al2023
+  Ws:
+    Type: AWS::ApiGatewayV2::Api
+    Properties:
+      ProtocolType: WEBSOCKET
+      RouteSelectionExpression: $request.body.action
+  Integration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Ws
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations"
+  Connect:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Ws
+      RouteKey: $connect
+      AuthorizationType: AWS_IAM
+      Target: !Sub integrations/${Integration}
+  TwoWay:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Ws
+      RouteKey: ask
+      RouteResponseSelectionExpression: $default
+      Target: !Sub integrations/${Integration}
+  TwoWayResponse:
+    Type: AWS::ApiGatewayV2::RouteResponse
+    Properties:
+      ApiId: !Ref Ws
+      RouteId: !Ref TwoWay
+      RouteResponseKey: $default
+  NoExpression:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Ws
+      RouteKey: tell
+      Target: !Sub integrations/${Integration}
+  NoExpressionResponse:
+    Type: AWS::ApiGatewayV2::RouteResponse
+    Properties:
+      ApiId: !Ref Ws
+      RouteId: !Ref NoExpression
+      RouteResponseKey: $default
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        warnings(&stack),
+        vec![(
+            "Connect".to_owned(),
+            "AuthorizationType AWS_IAM is not emulated: route $connect answers 401".to_owned()
+        )]
+    );
+    let routes: Vec<(&str, bool, &RouteAuth)> = stack.websocket_apis[0]
+        .routes
+        .iter()
+        .map(|r| (r.route_key.as_str(), r.route_response, &r.auth))
+        .collect();
+    assert_eq!(
+        routes,
+        vec![
+            (
+                "$connect",
+                false,
+                &RouteAuth::Unsupported {
+                    authorizer: "AWS_IAM".into()
+                }
+            ),
+            ("ask", true, &RouteAuth::None),
+            // A route response without the route's expression sends nothing back.
+            ("tell", false, &RouteAuth::None),
+        ]
+    );
+}
+
+#[test]
 fn cognito_defaults() {
     let stack = resolve(
         r#"

@@ -134,8 +134,8 @@ fn unemulated_features_are_warned_about() {
         ),
         (
             "Orders",
-            "FIFO queues are not emulated yet: messages are delivered without ordering or \
-             deduplication",
+            "FIFO queues are not emulated yet: devstack does not create this queue, and \
+             sends to it fail with QueueDoesNotExist",
         ),
         (
             "Deps",
