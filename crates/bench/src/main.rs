@@ -5,13 +5,17 @@
 //! (b) the trivial `fixture_redirect` lambda_http binary under devstack (library, release
 //!     binaries) and under `cargo lambda watch`, at 1 connection and at many;
 //! (c) the product's resolve path through devstack on the repository's template.yaml;
-//! plus `devstack up`'s start time and idle memory, a breakdown of one request's time, and
-//! the targets with pass/fail. The report is printed and written to target/bench/report.md.
+//! plus `devstack up`'s start time and idle memory, a breakdown of one request's time,
+//! (d) SQS throughput, devstack against moto through the same client, and the product's
+//! click pipeline (throughput and latency), and the targets with pass/fail. The report is printed and written to target/bench/report.md.
 
 mod cpu;
+mod flow;
 mod load;
+mod pipeline;
 mod procs;
 mod report;
+mod sqs;
 mod stacks;
 mod up;
 mod watch;
@@ -73,6 +77,27 @@ struct Cli {
     /// Default: devstack's own default.
     #[arg(long)]
     max_instances: Option<usize>,
+    /// Concurrent client tasks of the SQS comparison (each measured on devstack and on moto;
+    /// the deep-queue run uses the largest).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    sqs_clients: Vec<usize>,
+    /// Messages of the SQS comparison, each way.
+    #[arg(long, default_value_t = 2000)]
+    sqs_messages: usize,
+    /// Depth of devstack's deep-queue run (0 skips it), filled and emptied in slices.
+    #[arg(long, default_value_t = 100_000)]
+    sqs_depth: usize,
+    #[arg(long, default_value_t = 10_000)]
+    sqs_slice: usize,
+    /// Clicks of the pipeline's throughput run.
+    #[arg(long, default_value_t = 5000)]
+    clicks: usize,
+    /// Concurrent PutEvents publishers of the throughput run.
+    #[arg(long, default_value_t = 4)]
+    click_publishers: usize,
+    /// One-at-a-time clicks of the pipeline's latency run (0 skips it).
+    #[arg(long, default_value_t = 300)]
+    click_samples: usize,
     /// Parts to leave out.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<Part>,
@@ -100,6 +125,8 @@ enum Part {
     Breakdown,
     Up,
     Memory,
+    Sqs,
+    Pipeline,
 }
 
 fn main() -> Result<()> {
@@ -254,7 +281,45 @@ impl Bench {
                 r.errors.push(format!("idle memory: {e:#}"));
             }
         }
+        let mut queues = sqs::Measured {
+            messages: self.cli.sqs_messages,
+            depth: self.cli.sqs_depth,
+            ..Default::default()
+        };
+        if self.wants(Part::Sqs) {
+            say!("(d) SQS: devstack against moto, same client");
+            let set = sqs::Settings {
+                clients: self.cli.sqs_clients.clone(),
+                messages: self.cli.sqs_messages,
+                depth: self.cli.sqs_depth,
+                slice: self.cli.sqs_slice,
+                template: self.root.join("crates/bench/idle.yaml"),
+                data_dir: self.data_dir("devstack-sqs"),
+                moto: self.root.join(".venv/bin/moto_server"),
+            };
+            if let Err(e) = sqs::run(&set, &self.generator, &mut r, &mut queues).await {
+                r.errors.push(format!("sqs: {e:#}"));
+            }
+        }
+        let mut clicks = pipeline::Measured::default();
+        if self.wants(Part::Pipeline) {
+            say!("(d) the product's click pipeline under devstack");
+            let set = pipeline::Settings {
+                clicks: self.cli.clicks,
+                publishers: self.cli.click_publishers,
+                warmup: 500,
+                samples: self.cli.click_samples,
+                template: self.root.join("template.yaml"),
+                data_dir: self.data_dir("devstack-pipeline"),
+                max_instances: self.max_instances(),
+            };
+            if let Err(e) = pipeline::run(&set, &self.generator, &mut r, &mut clicks).await {
+                r.errors.push(format!("pipeline: {e:#}"));
+            }
+        }
         self.checks(&mut r, &results, conns);
+        sqs::checks(&queues, &mut r);
+        pipeline::checks(&clicks, &mut r);
         r
     }
 

@@ -34,6 +34,9 @@ pub struct Hop {
 pub struct Report {
     pub header: Vec<String>,
     pub rows: Vec<Row>,
+    /// Queues and the click pipeline: fixed amounts of work, and the deep queue's slices.
+    pub flows: Vec<crate::flow::Flow>,
+    pub slices: Vec<crate::flow::Slice>,
     pub startup: Vec<(String, String)>,
     pub checks: Vec<Check>,
     pub hops: Vec<Hop>,
@@ -140,6 +143,7 @@ impl Report {
                 r.reference
             );
         }
+        crate::flow::markdown(&mut s, &self.flows, &self.slices);
         if !self.startup.is_empty() {
             let _ = writeln!(s, "\n## devstack up\n\n| measure | value |\n|---|---|");
             for (k, v) in &self.startup {

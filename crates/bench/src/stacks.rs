@@ -39,11 +39,24 @@ pub async fn start(
     overrides: &[(&str, &str)],
     max_instances: Option<Option<usize>>,
 ) -> Result<Running> {
+    start_with(template, data_dir, overrides, max_instances, true).await
+}
+
+/// [`start`], with the state in memory or, as `devstack up` keeps it, in files under
+/// `data_dir` (wiped first).
+pub async fn start_with(
+    template: &Path,
+    data_dir: &Path,
+    overrides: &[(&str, &str)],
+    max_instances: Option<Option<usize>>,
+    in_memory: bool,
+) -> Result<Running> {
     let mut config = Config::new(template);
     if let Some(m) = max_instances {
         config.max_instances = m;
     }
-    config.in_memory = true;
+    config.in_memory = in_memory;
+    config.reset = !in_memory;
     config.edge_port = 0;
     config.http_port = 0;
     config.ws_port = 0;
