@@ -693,10 +693,21 @@ async fn sqs_call(
     operation: &str,
     input: serde_json::Value,
 ) -> Result<serde_json::Value> {
+    json10_call(edge, "AmazonSQS", "SQS", operation, input).await
+}
+
+/// An awsJson 1.0 call through the edge (`X-Amz-Target: {prefix}.{operation}`).
+async fn json10_call(
+    edge: &str,
+    prefix: &str,
+    service: &str,
+    operation: &str,
+    input: serde_json::Value,
+) -> Result<serde_json::Value> {
     let resp = reqwest::Client::new()
         .post(edge.trim_end_matches('/'))
         .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amz-target", format!("AmazonSQS.{operation}"))
+        .header("x-amz-target", format!("{prefix}.{operation}"))
         .body(input.to_string())
         .send()
         .await
@@ -705,7 +716,7 @@ async fn sqs_call(
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
     if !ok {
         bail!(
-            "SQS {operation} failed: {} {}",
+            "{service} {operation} failed: {} {}",
             body["__type"].as_str().unwrap_or("error"),
             body["message"].as_str().unwrap_or_default()
         );
@@ -1050,24 +1061,7 @@ async fn sfn_call(
     operation: &str,
     input: serde_json::Value,
 ) -> Result<serde_json::Value> {
-    let resp = reqwest::Client::new()
-        .post(edge.trim_end_matches('/'))
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amz-target", format!("AWSStepFunctions.{operation}"))
-        .body(input.to_string())
-        .send()
-        .await
-        .with_context(|| format!("no devstack answers at {edge}; is `devstack up` running?"))?;
-    let ok = resp.status().is_success();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    if !ok {
-        bail!(
-            "Step Functions {operation} failed: {} {}",
-            body["__type"].as_str().unwrap_or("error"),
-            body["message"].as_str().unwrap_or_default()
-        );
-    }
-    Ok(body)
+    json10_call(edge, "AWSStepFunctions", "Step Functions", operation, input).await
 }
 
 /// Every page of a paginated Step Functions list.
