@@ -21,12 +21,10 @@ pub struct EdgeState {
     pub events: Arc<events::EventBridge>,
     pub sqs: Arc<sqs::Sqs>,
     pub chaos: Arc<chaos::Chaos>,
-    pub pollers: Arc<esm::Pollers>,
     pub clock: clock::SharedClock,
     pub manual_clock: Option<Arc<clock::ManualClock>>,
-    /// Where the virtual clock's time is kept (a data folder's `clock` file).
-    pub clock_file: Option<std::path::PathBuf>,
-    pub websocket: Option<Arc<apigw::WebSocketGateway>>,
+    /// Told when the clock moves; asked whether the stack has settled.
+    pub activity: Arc<crate::wiring::Activity>,
     pub cognito: Arc<cognito::Cognito>,
     pub states: Arc<states::StepFunctions>,
     pub http: reqwest::Client,
@@ -393,13 +391,7 @@ async fn clock_move(State(state): State<Arc<EdgeState>>, body: Bytes) -> Respons
             );
         }
     };
-    crate::wiring::store_clock(state.clock_file.as_deref(), now);
-    state.sqs.wake();
-    state.pollers.wake();
-    state.states.wake();
-    if let Some(ws) = &state.websocket {
-        ws.wake();
-    }
+    state.activity.clock_moved(now);
     axum::Json(json!({"now_ms": now, "virtual": true})).into_response()
 }
 
@@ -518,21 +510,13 @@ async fn settle(State(state): State<Arc<EdgeState>>, body: Bytes) -> Response {
     let s: Settle = serde_json::from_slice(&body).unwrap_or(Settle {
         timeout_ms: default_settle_ms(),
     });
-    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(s.timeout_ms);
-    loop {
-        if state.pollers.idle() && state.states.is_idle() {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            if state.pollers.idle() && state.states.is_idle() {
-                return axum::Json(json!({"idle": true})).into_response();
-            }
-        }
-        if tokio::time::Instant::now() >= until {
-            return problem(
-                StatusCode::REQUEST_TIMEOUT,
-                "the event source mappings are still busy",
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let deadline = std::time::Duration::from_millis(s.timeout_ms);
+    match state.activity.settle(deadline).await {
+        true => axum::Json(json!({"idle": true})).into_response(),
+        false => problem(
+            StatusCode::REQUEST_TIMEOUT,
+            "the event source mappings or Step Functions executions are still busy",
+        ),
     }
 }
 

@@ -197,7 +197,7 @@ pub struct Devstack {
     pub clock: SharedClock,
     /// The virtual clock, when devstack runs on one.
     pub manual_clock: Option<Arc<ManualClock>>,
-    clock_file: Option<PathBuf>,
+    activity: Arc<wiring::Activity>,
     /// How long start took after the executables were ready.
     pub ready_in: Duration,
     servers: Vec<tokio::task::JoinHandle<()>>,
@@ -523,19 +523,24 @@ impl Devstack {
             None => None,
         };
         let http_url = stack.http_apis.first().map(|_| http_base.clone());
+        let activity = Arc::new(wiring::Activity {
+            sqs: sqs.clone(),
+            pollers: pollers.clone(),
+            states: states.clone(),
+            websocket: websocket.clone(),
+            clock_file,
+        });
         let state = Arc::new(edge::EdgeState {
             endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
             dynamodb: dynamo.endpoint.clone(),
             events: events.clone(),
             sqs: sqs.clone(),
             chaos: chaos.clone(),
-            pollers: pollers.clone(),
             clock: clock.clone(),
             manual_clock: manual_clock.clone(),
-            clock_file: clock_file.clone(),
+            activity: activity.clone(),
             cognito: cognito.clone(),
             states: states.clone(),
-            websocket: websocket.clone(),
             http: reqwest::Client::new(),
             stack: stack.clone(),
         });
@@ -599,7 +604,7 @@ impl Devstack {
             pollers,
             clock,
             manual_clock,
-            clock_file,
+            activity,
             servers,
             _dynamo: dynamo,
         })
@@ -610,13 +615,7 @@ impl Devstack {
     pub fn advance_clock(&self, ms: i64) -> Result<i64, ClockError> {
         let m = self.manual_clock.as_ref().ok_or(ClockError::Real)?;
         let now = m.advance(ms);
-        wiring::store_clock(self.clock_file.as_deref(), now);
-        self.sqs.wake();
-        self.pollers.wake();
-        self.states.wake();
-        if let Some(ws) = &self.websocket {
-            ws.wake();
-        }
+        self.activity.clock_moved(now);
         Ok(now)
     }
 
@@ -624,21 +623,7 @@ impl Devstack {
     /// left to do (no batch in flight, no visible message in a mapped queue) and no Step
     /// Functions execution can progress without the clock moving.
     pub async fn settle(&self, deadline: Duration) -> bool {
-        let until = tokio::time::Instant::now() + deadline;
-        loop {
-            if self.pollers.idle() && self.states.is_idle() {
-                // Twice, a little apart: a batch's deletes and the next receive are not one
-                // step.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                if self.pollers.idle() && self.states.is_idle() {
-                    return true;
-                }
-            }
-            if tokio::time::Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        self.activity.settle(deadline).await
     }
 
     /// Stops the function processes, then the servers.

@@ -233,3 +233,52 @@ pub fn store_clock(file: Option<&std::path::Path>, now_ms: i64) {
         tracing::warn!(path = %f.display(), error = %e, "could not keep the virtual clock's time");
     }
 }
+
+/// What waits on devstack's clock or does work in the background: told when the virtual clock
+/// moves, and asked whether everything has settled. One place, for the library API
+/// (`Devstack::advance_clock`, `Devstack::settle`) and the admin API alike.
+pub struct Activity {
+    pub sqs: Arc<sqs::Sqs>,
+    pub pollers: Arc<esm::Pollers>,
+    pub states: Arc<states::StepFunctions>,
+    pub websocket: Option<Arc<apigw::WebSocketGateway>>,
+    /// Where the virtual clock's time is kept between runs.
+    pub clock_file: Option<std::path::PathBuf>,
+}
+
+impl Activity {
+    /// The virtual clock now reads `now_ms`: keep it, and wake whatever waits on it.
+    pub fn clock_moved(&self, now_ms: i64) {
+        store_clock(self.clock_file.as_deref(), now_ms);
+        self.sqs.wake();
+        self.pollers.wake();
+        self.states.wake();
+        if let Some(ws) = &self.websocket {
+            ws.wake();
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.pollers.idle() && self.states.is_idle()
+    }
+
+    /// Waits (real time, at most `deadline`) until the event source mappings have nothing
+    /// left to do and no Step Functions execution can progress without the clock moving.
+    pub async fn settle(&self, deadline: std::time::Duration) -> bool {
+        let step = std::time::Duration::from_millis(5);
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            // Twice, a little apart: a batch's deletes and the next receive are not one step.
+            if self.idle() {
+                tokio::time::sleep(step).await;
+                if self.idle() {
+                    return true;
+                }
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(step).await;
+        }
+    }
+}
