@@ -7,13 +7,16 @@
 //! (c) the product's resolve path through devstack on the repository's template.yaml;
 //! plus `devstack up`'s start time and idle memory, a breakdown of one request's time,
 //! (d) SQS throughput, devstack against moto through the same client, and the product's
-//! click pipeline (throughput and latency), and the targets with pass/fail. The report is printed and written to target/bench/report.md.
+//! click pipeline (throughput and latency);
+//! (e) WebSocket push: a click published to the frame at each of 100 watchers;
+//! and the targets with pass/fail. The report is printed and written to target/bench/report.md.
 
 mod cpu;
 mod flow;
 mod load;
 mod pipeline;
 mod procs;
+mod push;
 mod report;
 mod sqs;
 mod stacks;
@@ -30,6 +33,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::runtime::Handle;
+
+// mimalloc: glibc malloc's free-list upkeep was a large share of this process's CPU under load.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +105,12 @@ struct Cli {
     /// One-at-a-time clicks of the pipeline's latency run (0 skips it).
     #[arg(long, default_value_t = 300)]
     click_samples: usize,
+    /// WebSocket clients watching the clicked link in the push benchmark (0 skips it).
+    #[arg(long, default_value_t = 100)]
+    watchers: usize,
+    /// Clicks of the push benchmark, published one at a time.
+    #[arg(long, default_value_t = 200)]
+    push_samples: usize,
     /// Parts to leave out.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<Part>,
@@ -127,6 +140,7 @@ enum Part {
     Memory,
     Sqs,
     Pipeline,
+    Push,
 }
 
 fn main() -> Result<()> {
@@ -317,9 +331,24 @@ impl Bench {
                 r.errors.push(format!("pipeline: {e:#}"));
             }
         }
+        let mut pushes = push::Measured::default();
+        if self.wants(Part::Push) && self.cli.watchers > 0 {
+            say!("(e) WebSocket push to the product's watchers under devstack");
+            let set = push::Settings {
+                watchers: self.cli.watchers,
+                samples: self.cli.push_samples,
+                template: self.root.join("template.yaml"),
+                data_dir: self.data_dir("devstack-push"),
+                max_instances: self.max_instances(),
+            };
+            if let Err(e) = push::run(&set, &self.generator, &mut r, &mut pushes).await {
+                r.errors.push(format!("push: {e:#}"));
+            }
+        }
         self.checks(&mut r, &results, conns);
         sqs::checks(&queues, &mut r);
         pipeline::checks(&clicks, &mut r);
+        push::checks(&pushes, &mut r);
         r
     }
 

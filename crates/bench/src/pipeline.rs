@@ -308,14 +308,14 @@ fn say(s: &str) {
     eprintln!("bench: {s}");
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
-fn events_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+pub(crate) fn events_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
     use aws_sdk_eventbridge::config::retry::RetryConfig;
     use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
     aws_sdk_eventbridge::Client::from_conf(
@@ -331,11 +331,23 @@ fn events_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
 
 /// A `link.clicked` entry as resolve_link publishes it, with a click id of its own.
 fn click(c: &Clients, run: i64, seq: usize) -> PutEventsRequestEntry {
+    click_entry(&c.bus, run, seq, CODE, LINK_CREATED_AT)
+}
+
+/// A `link.clicked` entry for the link `code` created at `link_created_at`, as resolve_link
+/// publishes it, with the click id `bench-{run}-{seq}`.
+pub(crate) fn click_entry(
+    bus: &str,
+    run: i64,
+    seq: usize,
+    code: &str,
+    link_created_at: i64,
+) -> PutEventsRequestEntry {
     let detail = serde_json::json!({
         "version": 1,
         "clickId": format!("bench-{run}-{seq}"),
-        "code": CODE,
-        "linkCreatedAt": LINK_CREATED_AT,
+        "code": code,
+        "linkCreatedAt": link_created_at,
         "at": now_ms(),
         "userAgent": "devstack-bench",
     });
@@ -343,13 +355,20 @@ fn click(c: &Clients, run: i64, seq: usize) -> PutEventsRequestEntry {
         .source("urlshortener")
         .detail_type("link.clicked")
         .detail(detail.to_string())
-        .event_bus_name(&c.bus)
+        .event_bus_name(bus)
         .build()
 }
 
 async fn put(c: &Clients, entries: Vec<PutEventsRequestEntry>) -> Result<()> {
-    let out = c
-        .events
+    put_entries(&c.events, entries).await
+}
+
+/// One PutEvents call; an error if it or any of its entries failed.
+pub(crate) async fn put_entries(
+    events: &aws_sdk_eventbridge::Client,
+    entries: Vec<PutEventsRequestEntry>,
+) -> Result<()> {
+    let out = events
         .put_events()
         .set_entries(Some(entries))
         .send()
@@ -578,7 +597,7 @@ fn fsync_times(dir: &std::path::Path, n: usize) -> Result<Vec<Duration>> {
 
 /// Durations of the REPORT lines the function's log file got after byte `from` (sorted): one
 /// per invocation, however many there were (the in-memory history keeps the latest only).
-fn report_durations(file: &std::path::Path, from: u64) -> Vec<Duration> {
+pub(crate) fn report_durations(file: &std::path::Path, from: u64) -> Vec<Duration> {
     let Ok(text) = std::fs::read(file) else {
         return Vec::new();
     };

@@ -18,6 +18,8 @@ pub struct EdgeState {
     /// The endpoints, for `/_devstack/health`.
     pub endpoints: serde_json::Value,
     pub dynamodb: String,
+    /// The DynamoDB engine, for the GetItems the edge answers itself.
+    pub dynamodb_engine: dynoxide::Database,
     pub events: Arc<events::EventBridge>,
     pub sqs: Arc<sqs::Sqs>,
     pub chaos: Arc<chaos::Chaos>,
@@ -213,6 +215,7 @@ fn answer(a: &awsjson::Answer) -> Response {
 /// JSON-protocol APIs, by the service prefix of `X-Amz-Target`.
 async fn aws_json(
     State(state): State<Arc<EdgeState>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -228,6 +231,16 @@ async fn aws_json(
         "DynamoDB_20120810" => {
             if let Some(r) = dynamodb_fault(&state, operation, &body) {
                 return r;
+            }
+            if operation == "GetItem"
+                && let Some(json) = crate::dynamo::get_item_here(
+                    &state.dynamodb_engine,
+                    &headers,
+                    uri.query(),
+                    &body,
+                )
+            {
+                return dynamodb_answer(json);
             }
             proxy(&state, &state.dynamodb, &headers, body).await
         }
@@ -248,6 +261,25 @@ async fn aws_json(
             &format!("devstack does not implement the service of X-Amz-Target {target}"),
         ),
     }
+}
+
+/// A DynamoDB success answered in this process, with the headers the engine's server sends:
+/// the SDKs check `x-amz-crc32` against the body.
+fn dynamodb_answer(json: String) -> Response {
+    let crc = crc32fast::hash(json.as_bytes()).to_string();
+    let mut r = (StatusCode::OK, Body::from(json)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&crate::dynamo::request_id()) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&crc) {
+        h.insert("x-amz-crc32", v);
+    }
+    r
 }
 
 /// Forwards a request to an engine behind the edge and returns its answer as is.

@@ -201,7 +201,7 @@ pub struct Devstack {
     /// How long start took after the executables were ready.
     pub ready_in: Duration,
     servers: Vec<tokio::task::JoinHandle<()>>,
-    _dynamo: dynamo::Dynamo,
+    dynamo: dynamo::Dynamo,
 }
 
 async fn bind(host: IpAddr, port: u16) -> Result<tokio::net::TcpListener, DevstackError> {
@@ -533,6 +533,7 @@ impl Devstack {
         let state = Arc::new(edge::EdgeState {
             endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
             dynamodb: dynamo.endpoint.clone(),
+            dynamodb_engine: dynamo.engine.clone(),
             events: events.clone(),
             sqs: sqs.clone(),
             chaos: chaos.clone(),
@@ -606,8 +607,14 @@ impl Devstack {
             manual_clock,
             activity,
             servers,
-            _dynamo: dynamo,
+            dynamo,
         })
+    }
+
+    /// The DynamoDB engine's own loopback endpoint, behind the edge: what the edge forwards
+    /// to, for tests that compare the two and for diagnostics. Clients use the edge.
+    pub fn dynamodb_engine_url(&self) -> &str {
+        &self.dynamo.endpoint
     }
 
     /// Moves the virtual clock forward by `ms` and lets every service see it (visibility

@@ -1,6 +1,9 @@
 //! POST /links
 use functions::handlers::create_link::CreateLink;
 
+#[global_allocator]
+static ALLOC: functions::Allocator = functions::Allocator;
+
 // One thread: an instance handles one invocation at a time, and a multi-thread runtime only
 // adds cross-thread wake-ups (futex, context switches) to every SDK call it makes.
 #[tokio::main(flavor = "current_thread")]
