@@ -8,7 +8,8 @@
 //!
 //! [`WebSocketGateway`] serves one WebSocket API: the handshake through `$connect`, messages
 //! routed by the `RouteSelectionExpression`, `$disconnect` on every close, and the
-//! `@connections` management API on the same port (see the `ws` module).
+//! `@connections` management API on the same port (see the `ws` module); a
+//! [`ConnectionFaults`] hook can make a connection gone at a `@connections` POST.
 
 mod auth;
 mod cors;
@@ -17,7 +18,7 @@ pub mod route;
 mod throttle;
 mod ws;
 
-pub use ws::{ConnectionInfo, Limits as WebSocketLimits, WebSocketGateway};
+pub use ws::{ConnectionFaults, ConnectionInfo, Limits as WebSocketLimits, WebSocketGateway};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};

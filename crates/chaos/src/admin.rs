@@ -156,4 +156,47 @@ mod tests {
         assert_eq!(chaos.admin("PUT", "/rules", b"").status, 405);
         assert_eq!(chaos.admin("GET", "/nothing", b"").status, 404);
     }
+
+    #[test]
+    fn websocket_rules() {
+        let chaos = Chaos::disabled();
+        let r = chaos.admin(
+            "POST",
+            "/rules",
+            br#"{"websocket": "WebSocketApi", "connection": "abc*", "fault": {"type": "gone"}}"#,
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(
+            r.body,
+            json!({"id": "r1", "websocket": "WebSocketApi", "connection": "abc*",
+                   "fault": {"type": "gone"}, "when": "every"})
+        );
+        let r = chaos.admin(
+            "POST",
+            "/rules",
+            br#""websocket=* connection=x= gone=times:1""#,
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.body["connection"], "x=");
+        assert!(chaos.on_post_to_connection("WebSocketApi", "id", "abc1"));
+
+        let r = chaos.admin(
+            "POST",
+            "/rules",
+            br#"{"queue": "Q", "connection": "c", "fault": {"type": "duplicate"}}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert!(
+            r.body["message"].as_str().unwrap().contains("connection=c"),
+            "{}",
+            r.body
+        );
+        let r = chaos.admin("POST", "/rules", br#""websocket=W gone message-id=m""#);
+        assert_eq!(r.status, 400);
+        assert!(
+            r.body["message"].as_str().unwrap().contains("message-id=m"),
+            "{}",
+            r.body
+        );
+    }
 }

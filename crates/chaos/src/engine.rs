@@ -15,6 +15,12 @@
 //! (and draws) on every matching occurrence even when another rule already decided the answer,
 //! so that adding a rule does not shift the streams of the others.
 //!
+//! The resource is what the question names: the queue, the bus, the table (`-` for a request
+//! naming none), the function, and for WebSocket rules the connection (its id, not the API's:
+//! the journal names the API as the resource and the connection beside it), so that
+//! `gone=nth:3` makes each connection gone at its own 3rd POST. Connection ids are random, so
+//! a `p=` WebSocket rule repeats its draws only for connections with the same ids.
+//!
 //! Stream seeds are `splitmix64(splitmix64(splitmix64(seed) ^ ordinal) ^ fnv1a64(resource))`.
 //! This derivation, and fastrand's generator (pinned by Cargo.lock), are part of what makes a
 //! seeded run reproducible: changing either changes every seeded run.
@@ -164,6 +170,7 @@ const Q_BATCH_DONE: u8 = 1 << 2;
 const Q_PUT_EVENTS: u8 = 1 << 3;
 const Q_DYNAMODB: u8 = 1 << 4;
 const Q_INVOKE: u8 = 1 << 5;
+const Q_POST_TO_CONNECTION: u8 = 1 << 6;
 
 /// The question that consults a fault.
 fn question(fault: &Fault) -> u8 {
@@ -174,6 +181,7 @@ fn question(fault: &Fault) -> u8 {
         Fault::FailEntry { .. } => Q_PUT_EVENTS,
         Fault::DynamoError { .. } => Q_DYNAMODB,
         Fault::Crash | Fault::Timeout => Q_INVOKE,
+        Fault::Gone => Q_POST_TO_CONNECTION,
     }
 }
 
@@ -593,6 +601,51 @@ impl Chaos {
         answer
     }
 
+    /// A `@connections` POST arrived for the open connection `connection_id` of the WebSocket
+    /// API `api` (its logical id; `api_id` is its API id, which a rule may name instead): is
+    /// the connection gone (`true`), so that the embedder drops it without a close frame or
+    /// `$disconnect` and answers 410? Occurrences are counted per connection (the resource);
+    /// the journal names the API as the resource and the connection beside it. The first
+    /// firing rule decides; the others still count the occurrence.
+    pub fn on_post_to_connection(&self, api: &str, api_id: &str, connection_id: &str) -> bool {
+        if !self.asks(Q_POST_TO_CONNECTION) {
+            return false;
+        }
+        let mut gone = false;
+        let mut fired = Vec::new();
+        {
+            let mut state = self.lock();
+            for armed in &mut state.armed {
+                let Target::WebSocket {
+                    api: pattern,
+                    connection,
+                } = &armed.rule.target
+                else {
+                    continue;
+                };
+                let api_matches =
+                    matches_resource(pattern, api, None) || crate::rules::glob(pattern, api_id);
+                let connection_matches = connection
+                    .as_deref()
+                    .is_none_or(|c| crate::rules::glob(c, connection_id));
+                if !(api_matches && connection_matches) {
+                    continue;
+                }
+                if armed.roll(self.seed, connection_id, |_| false).is_none() || gone {
+                    continue;
+                }
+                gone = true;
+                armed.commit(connection_id);
+                fired.push(Fired {
+                    connection_id: Some(connection_id.to_owned()),
+                    ..Fired::new(armed, api)
+                });
+            }
+        }
+        self.record(fired);
+        gone
+    }
+
     fn asks(&self, question: u8) -> bool {
         self.questions.load(Ordering::Relaxed) & question != 0
     }
@@ -741,6 +794,7 @@ struct Fired {
     message_id: Option<String>,
     message_ids: Vec<String>,
     operation: Option<String>,
+    connection_id: Option<String>,
     index: Option<usize>,
     order: Option<Vec<usize>>,
     receive_count: Option<u32>,
@@ -756,6 +810,7 @@ impl Fired {
             message_id: None,
             message_ids: Vec::new(),
             operation: None,
+            connection_id: None,
             index: None,
             order: None,
             receive_count: None,
@@ -771,6 +826,7 @@ impl Fired {
             message_id: self.message_id,
             message_ids: self.message_ids,
             operation: self.operation,
+            connection_id: self.connection_id,
             index: self.index,
             order: self.order,
             receive_count: self.receive_count,
@@ -1061,6 +1117,7 @@ mod tests {
         assert_eq!(c.on_put_events_entry("b", 0, ""), None);
         assert_eq!(c.on_dynamodb(Some("T"), "GetItem"), None);
         assert_eq!(c.on_invoke("F", &[]), None);
+        assert!(!c.on_post_to_connection("Api", "id", "c"));
 
         let added = c.add(rule("queue=Q lose-delete")).unwrap();
         assert_eq!(added.id.as_deref(), Some("r1"));
@@ -1241,6 +1298,90 @@ mod tests {
                     "message": "Rate of requests exceeds the allowed throughput."
                 })
             )
+        );
+    }
+
+    #[test]
+    fn gone_connections_count_per_connection() {
+        // Matching: the API by logical id, API id or glob; the connection by id or glob.
+        let c = chaos(1, &["websocket=WebSocketApi connection=abc* gone"]);
+        assert!(c.on_post_to_connection("WebSocketApi", "k3x9p0q2ab", "abc1="));
+        assert!(!c.on_post_to_connection("WebSocketApi", "k3x9p0q2ab", "xyz1="));
+        assert!(!c.on_post_to_connection("OtherApi", "zzzzzzzzzz", "abc1="));
+        let c = chaos(1, &["websocket=k3x9p0q2ab gone"]);
+        assert!(c.on_post_to_connection("WebSocketApi", "k3x9p0q2ab", "c1"));
+        let c = chaos(1, &["websocket=Web* gone"]);
+        assert!(c.on_post_to_connection("WebSocketApi", "k3x9p0q2ab", "c1"));
+        assert!(!c.on_post_to_connection("Live", "k3x9p0q2ab", "c1"));
+
+        // Counting is per connection: each connection's own 2nd POST.
+        let c = chaos(1, &["websocket=* gone=nth:2"]);
+        let seq: Vec<bool> = ["a", "b", "a", "b", "c", "a"]
+            .iter()
+            .map(|conn| c.on_post_to_connection("Api", "id", conn))
+            .collect();
+        assert_eq!(seq, [false, false, true, true, false, false]);
+        // `times:1`: the first POST of each connection.
+        let c = chaos(1, &["websocket=* gone=times:1"]);
+        let seq: Vec<bool> = ["a", "a", "b", "b"]
+            .iter()
+            .map(|conn| c.on_post_to_connection("Api", "id", conn))
+            .collect();
+        assert_eq!(seq, [true, false, true, false]);
+        // `max=1` caps the firings per connection, not per API.
+        let c = chaos(1, &["websocket=* gone max=1"]);
+        assert!(c.on_post_to_connection("Api", "id", "a"));
+        assert!(!c.on_post_to_connection("Api", "id", "a"));
+        assert!(c.on_post_to_connection("Api", "id", "b"));
+
+        // Other questions do not consult WebSocket rules, nor these theirs.
+        let c = chaos(1, &["websocket=* gone", "function=* crash"]);
+        assert_eq!(c.on_invoke("F", &[]), Some(InvokeFault::Crash));
+        assert!(c.on_post_to_connection("Api", "id", "a"));
+        let c = chaos(1, &["function=* crash"]);
+        assert!(!c.on_post_to_connection("Api", "id", "a"));
+
+        // Seeded: the same seed, the same answers for the same connections.
+        let run = |seed| {
+            let c = chaos(seed, &["websocket=* gone=0.5"]);
+            (0..64)
+                .map(|i| c.on_post_to_connection("Api", "id", &format!("c{}", i % 8)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+    }
+
+    #[test]
+    fn first_gone_rule_decides_and_is_journaled() {
+        let journal = Journal::memory();
+        let c = chaos(
+            1,
+            &[
+                "id=one websocket=WebSocketApi connection=c1 gone",
+                "id=any websocket=* gone max=1",
+            ],
+        )
+        .with_journal(journal.clone(), || 77);
+        assert!(c.on_post_to_connection("WebSocketApi", "k3x9p0q2ab", "c1"));
+        // The shadowed rule spent none of its `max` on c1; it fires for c2.
+        assert!(c.on_post_to_connection("WebSocketApi", "k3x9p0q2ab", "c2"));
+        c.remove("one").unwrap();
+        assert!(c.on_post_to_connection("WebSocketApi", "k3x9p0q2ab", "c1"));
+        let text = String::from_utf8(journal.contents()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"seq":1,"t":77,"kind":"fault","rule":"one","fault":{"type":"gone"},"resource":"WebSocketApi","connection_id":"c1"}"#,
+                r#"{"seq":2,"t":77,"kind":"fault","rule":"any","fault":{"type":"gone"},"resource":"WebSocketApi","connection_id":"c2"}"#,
+                r#"{"seq":3,"t":77,"kind":"fault","rule":"any","fault":{"type":"gone"},"resource":"WebSocketApi","connection_id":"c1"}"#,
+            ]
+        );
+        let records = Journal::parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            crate::journal::render_line(&records[0]),
+            "#1 1970-01-01T00:00:00.077Z fault [one] gone on websocket WebSocketApi connection=c1"
         );
     }
 

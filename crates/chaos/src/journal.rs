@@ -81,7 +81,8 @@ pub enum Entry {
     Fault {
         rule: String,
         fault: Fault,
-        /// The queue, bus, table (`-` for none) or function it was injected on.
+        /// The queue, bus, table (`-` for none), function or WebSocket API (its logical id) it
+        /// was injected on.
         resource: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_id: Option<String>,
@@ -91,6 +92,9 @@ pub enum Entry {
         /// The DynamoDB operation.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         operation: Option<String>,
+        /// The WebSocket connection (of the API in `resource`) made gone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connection_id: Option<String>,
         /// The PutEvents entry's index in its request.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         index: Option<usize>,
@@ -725,6 +729,7 @@ pub fn render_line(record: &Record) -> String {
             message_id,
             message_ids,
             operation,
+            connection_id,
             index,
             order,
             receive_count,
@@ -747,6 +752,9 @@ pub fn render_line(record: &Record) -> String {
             );
             if let Some(op) = operation {
                 let _ = write!(line, " op={op}");
+            }
+            if let Some(c) = connection_id {
+                let _ = write!(line, " connection={c}");
             }
             if let Some(i) = index {
                 let _ = write!(line, " entry={i}");
@@ -910,6 +918,7 @@ mod tests {
                 message_id: Some("m-1".into()),
                 message_ids: Vec::new(),
                 operation: None,
+                connection_id: None,
                 index: None,
                 order: None,
                 receive_count: None,

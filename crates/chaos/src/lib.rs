@@ -5,14 +5,16 @@
 //! duplicates), fail chosen PutEvents entries, answer chosen DynamoDB operations with
 //! `TransactionConflict` / `ProvisionedThroughputExceeded` / `InternalServerError` /
 //! `ThrottlingException`, crash or time out a chosen invocation, reorder within a batch and
-//! delay across batches. One seed drives it all: the same seed and the same sequence of
+//! delay across batches, make a chosen WebSocket connection gone (dropped without a close
+//! frame or `$disconnect`, so that the product's next push to it answers 410). One seed drives it all: the same seed and the same sequence of
 //! questions give the same answers (and, on devstack's virtual clock, byte-identical
 //! journals); another seed gives another run.
 //!
 //! This crate knows nothing of the services. The embedder asks [`Chaos`] at its decision
 //! points ([`Chaos::on_receive`], [`Chaos::on_batch`], [`Chaos::on_batch_done`],
-//! [`Chaos::on_put_events_entry`], [`Chaos::on_dynamodb`], [`Chaos::on_invoke`]) and does what
-//! it is told; it writes what happened to a [`Journal`].
+//! [`Chaos::on_put_events_entry`], [`Chaos::on_dynamodb`], [`Chaos::on_invoke`],
+//! [`Chaos::on_post_to_connection`]) and does what it is told; it writes what happened to a
+//! [`Journal`].
 //!
 //! - [`rules`]: the rule model, its compact grammar, files, validation.
 //! - [`engine`]: the decisions and their determinism.
@@ -24,10 +26,12 @@
 //! One `--chaos` flag per rule; a rule is space-separated `key=value` tokens, in any order:
 //!
 //! ```text
-//! TARGET [op=OPERATION] FAULT [PARAMS] [WHEN] [max=N] [id=ID]
+//! TARGET [op=OPERATION | connection=ID] FAULT [PARAMS] [WHEN] [max=N] [id=ID]
 //!
 //! TARGET  queue=P | bus=P | table=P [op=OPERATION] | function=P
-//!         P is a name, an ARN, or a glob (`*` matches any run of characters)
+//!         | websocket=P [connection=ID]
+//!         P is a name, an ARN, or a glob (`*` matches any run of characters); a WebSocket
+//!         API's P is its logical id or API id, ID a connection id or a glob
 //! FAULT   duplicate[=WHEN]    queue     deliver the message twice
 //!         lose-delete[=WHEN]  queue     lose the delete after a successful batch
 //!         reorder[=WHEN]      queue     shuffle the messages within a batch
@@ -37,6 +41,8 @@
 //!                                       | InternalServerError | ThrottlingException
 //!         crash[=WHEN]        function  crash the invocation
 //!         timeout[=WHEN]      function  time the invocation out
+//!         gone[=WHEN]         websocket the connection a @connections POST is for is gone:
+//!                                       dropped without a close frame or $disconnect, 410
 //! WHEN    every | nth:N | times:N | 0.3 | 30% | message:ID       as the fault's value, or
 //!         nth=N | times=N | p=0.3 | message-id=ID | when=WHEN    as a token of its own
 //! ```
@@ -45,7 +51,8 @@
 //! fires on the Nth, 2Nth, ... matching occurrence; `times:N` on the first N; a probability on
 //! each occurrence independently; `message:ID` on occurrences that carry that message (queues
 //! and functions only). `max=N` caps the firings per resource, so `crash=message:m-1 max=1`
-//! crashes the first invocation carrying `m-1` and lets the retry succeed. Keys are
+//! crashes the first invocation carrying `m-1` and lets the retry succeed. For WebSocket rules
+//! the resource is the connection: `gone=nth:3` makes each connection gone at its 3rd POST. Keys are
 //! case-insensitive; a value with spaces is quoted (`'...'`, or `"..."` with `\"` escapes).
 //! An error names the token at fault: ``bad value in `duplicate=3`: probability 3 is outside
 //! 0..=1 (for every Nth occurrence write nth:N, ...)``. [`Rules::help`] has the same text for

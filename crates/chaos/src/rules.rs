@@ -47,6 +47,12 @@ pub enum Target {
         operation: Option<String>,
     },
     Function(String),
+    /// A WebSocket API (its logical id or its API id), optionally narrowed to the connections
+    /// whose id matches `connection` (an id, or a glob such as `abc*`).
+    WebSocket {
+        api: String,
+        connection: Option<String>,
+    },
 }
 
 /// The kind of resource a target names.
@@ -56,6 +62,7 @@ pub enum TargetKind {
     Bus,
     Table,
     Function,
+    WebSocket,
 }
 
 impl TargetKind {
@@ -66,6 +73,7 @@ impl TargetKind {
             TargetKind::Bus => "bus",
             TargetKind::Table => "table",
             TargetKind::Function => "function",
+            TargetKind::WebSocket => "websocket",
         }
     }
 
@@ -75,6 +83,7 @@ impl TargetKind {
             TargetKind::Bus => "event buses",
             TargetKind::Table => "tables",
             TargetKind::Function => "functions",
+            TargetKind::WebSocket => "WebSocket APIs",
         }
     }
 }
@@ -86,14 +95,16 @@ impl Target {
             Target::Bus(_) => TargetKind::Bus,
             Target::Table { .. } => TargetKind::Table,
             Target::Function(_) => TargetKind::Function,
+            Target::WebSocket { .. } => TargetKind::WebSocket,
         }
     }
 
-    /// The resource pattern (for a table, the table's).
+    /// The resource pattern (for a table, the table's; for a WebSocket API, the API's).
     pub fn pattern(&self) -> &str {
         match self {
             Target::Queue(p) | Target::Bus(p) | Target::Function(p) => p,
             Target::Table { table, .. } => table,
+            Target::WebSocket { api, .. } => api,
         }
     }
 
@@ -109,7 +120,8 @@ impl Target {
 /// Structured form: `{"type": "duplicate"}`, `{"type": "delay", "ms": 500}`,
 /// `{"type": "fail-entry", "code": "...", "message": "..."}` (both optional),
 /// `{"type": "dynamo-error", "code": "TransactionConflict", "item": 1}` (`item` optional),
-/// `{"type": "crash"}`. A parameter that does not belong to the type is an error.
+/// `{"type": "crash"}`, `{"type": "gone"}`. A parameter that does not belong to the type is an
+/// error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", try_from = "FaultWire")]
 pub enum Fault {
@@ -136,6 +148,10 @@ pub enum Fault {
     Crash,
     /// Functions: the invocation times out.
     Timeout,
+    /// WebSocket APIs: the connection a `@connections` POST is for is gone, as when its
+    /// client's network disappears: its socket is dropped without a close frame, `$disconnect`
+    /// is not invoked (on AWS it is best effort), and the POST answers 410 `GoneException`.
+    Gone,
 }
 
 /// What a structured fault may say; checked against its `type` so that a misplaced key (say,
@@ -166,6 +182,7 @@ impl TryFrom<FaultWire> for Fault {
             "reorder" => Fault::Reorder,
             "crash" => Fault::Crash,
             "timeout" => Fault::Timeout,
+            "gone" => Fault::Gone,
             "delay" => Fault::Delay {
                 ms: w.ms.ok_or("a `delay` fault needs `ms`")?,
             },
@@ -184,7 +201,7 @@ impl TryFrom<FaultWire> for Fault {
             other => {
                 return Err(format!(
                     "unknown fault type `{other}`; types are duplicate, lose-delete, reorder, \
-                     delay, fail-entry, dynamo-error, crash, timeout"
+                     delay, fail-entry, dynamo-error, crash, timeout, gone"
                 ));
             }
         };
@@ -230,6 +247,7 @@ impl Fault {
             Fault::DynamoError { .. } => "dynamo-error",
             Fault::Crash => "crash",
             Fault::Timeout => "timeout",
+            Fault::Gone => "gone",
         }
     }
 
@@ -242,6 +260,7 @@ impl Fault {
             Fault::FailEntry { .. } => TargetKind::Bus,
             Fault::DynamoError { .. } => TargetKind::Table,
             Fault::Crash | Fault::Timeout => TargetKind::Function,
+            Fault::Gone => TargetKind::WebSocket,
         }
     }
 
@@ -313,7 +332,9 @@ impl FromStr for DynamoErrorCode {
 }
 
 /// Which matching occurrences fire. Counting is per rule and per resource: `nth:3` on
-/// `queue=*` fires on the 3rd, 6th, ... receive of each queue.
+/// `queue=*` fires on the 3rd, 6th, ... receive of each queue. For WebSocket rules the
+/// resource is the connection: `gone=nth:3` makes each connection gone at its own 3rd POST
+/// (a gone connection is never asked again, so each one fires at most once).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum When {
@@ -391,11 +412,11 @@ pub enum RuleError {
         earlier: String,
         reason: String,
     },
-    #[error("rule `{rule}` names no target; add queue=, bus=, table= or function=")]
+    #[error("rule `{rule}` names no target; add queue=, bus=, table=, function= or websocket=")]
     NoTarget { rule: String },
     #[error(
         "rule `{rule}` names no fault; add one of duplicate, lose-delete, reorder, delay=MS, \
-         fail-entry, error=CODE, crash, timeout"
+         fail-entry, error=CODE, crash, timeout, gone"
     )]
     NoFault { rule: String },
     #[error("`{token}`: {reason}")]
@@ -404,9 +425,9 @@ pub enum RuleError {
     DuplicateId { id: String },
 }
 
-const KEYS: &str = "id, queue, bus, table, op, function, duplicate, lose-delete, reorder, delay, \
-                    fail-entry, code, message, error, item, crash, timeout, when, nth, times, p, \
-                    message-id, max";
+const KEYS: &str = "id, queue, bus, table, op, function, websocket, connection, duplicate, \
+                    lose-delete, reorder, delay, fail-entry, code, message, error, item, crash, \
+                    timeout, gone, when, nth, times, p, message-id, max";
 
 impl RuleError {
     /// The token the error is about, if it is about one.
@@ -433,6 +454,7 @@ enum Part {
     Id,
     Target,
     Operation,
+    Connection,
     Fault,
     Code,
     Message,
@@ -469,7 +491,8 @@ impl Rule {
     }
 
     /// Checks the combination: the fault applies to the target's kind, counts are positive,
-    /// a probability lies in 0..=1, a message id is only asked of queues and functions.
+    /// a probability lies in 0..=1, a message id is only asked of queues and functions, the
+    /// narrowing patterns (`op=`, `connection=`) are not empty.
     pub fn validate(&self) -> Result<(), RuleError> {
         self.check().map_err(|(part, reason)| RuleError::Invalid {
             token: self.token_for(part),
@@ -491,6 +514,14 @@ impl Rule {
             && op.is_empty()
         {
             return Err((Part::Operation, "the operation name is empty".to_owned()));
+        }
+        if let Target::WebSocket {
+            connection: Some(c),
+            ..
+        } = &self.target
+            && c.is_empty()
+        {
+            return Err((Part::Connection, "the connection id is empty".to_owned()));
         }
         let kind = self.target.kind();
         let applies = self.fault.applies_to();
@@ -539,7 +570,12 @@ impl Rule {
             When::MessageId(id) if id.is_empty() => {
                 return Err((Part::When, "the message id is empty".to_owned()));
             }
-            When::MessageId(_) if matches!(kind, TargetKind::Bus | TargetKind::Table) => {
+            When::MessageId(_)
+                if matches!(
+                    kind,
+                    TargetKind::Bus | TargetKind::Table | TargetKind::WebSocket
+                ) =>
+            {
                 return Err((
                     Part::When,
                     format!(
@@ -567,6 +603,13 @@ impl Rule {
                     ..
                 } => kv("op", op),
                 _ => "op=".to_owned(),
+            },
+            Part::Connection => match &self.target {
+                Target::WebSocket {
+                    connection: Some(c),
+                    ..
+                } => kv("connection", c),
+                _ => "connection=".to_owned(),
             },
             Part::Fault => self.fault_token(),
             Part::Code => match &self.fault {
@@ -634,6 +677,13 @@ impl fmt::Display for Rule {
         } = &self.target
         {
             tokens.push(kv("op", op));
+        }
+        if let Target::WebSocket {
+            connection: Some(c),
+            ..
+        } = &self.target
+        {
+            tokens.push(kv("connection", c));
         }
         // Parameterless faults carry the occurrence as their value (`duplicate=nth:3`); the
         // others keep their parameter there and state the occurrence as a token of its own.
@@ -893,6 +943,7 @@ impl FromStr for Rule {
         let mut id = Slot::<String>::new("id");
         let mut target = Slot::<(TargetKind, String)>::new("target");
         let mut operation = Slot::<String>::new("operation");
+        let mut connection = Slot::<String>::new("connection");
         let mut fault = Slot::<Fault>::new("fault");
         let mut when = Slot::<When>::new("occurrence (every, nth, times, p, message-id)");
         let mut code = Slot::<String>::new("error code");
@@ -908,17 +959,22 @@ impl FromStr for Rule {
                     check_id(value).map_err(|reason| token.bad(reason))?;
                     id.set(value.to_owned(), token)?;
                 }
-                "queue" | "bus" | "table" | "function" => {
+                "queue" | "bus" | "table" | "function" | "websocket" => {
                     let kind = match key {
                         "queue" => TargetKind::Queue,
                         "bus" => TargetKind::Bus,
                         "table" => TargetKind::Table,
+                        "websocket" => TargetKind::WebSocket,
                         _ => TargetKind::Function,
                     };
                     target.set((kind, token.value()?.to_owned()), token)?;
                 }
                 "op" | "operation" => operation.set(token.value()?.to_owned(), token)?,
-                "duplicate" | "lose-delete" | "reorder" | "fail-entry" | "crash" | "timeout" => {
+                "connection" | "connection-id" => {
+                    connection.set(token.value()?.to_owned(), token)?
+                }
+                "duplicate" | "lose-delete" | "reorder" | "fail-entry" | "crash" | "timeout"
+                | "gone" => {
                     let f = match key {
                         "duplicate" => Fault::Duplicate,
                         "lose-delete" => Fault::LoseDelete,
@@ -928,6 +984,7 @@ impl FromStr for Rule {
                             message: default_entry_message(),
                         },
                         "crash" => Fault::Crash,
+                        "gone" => Fault::Gone,
                         _ => Fault::Timeout,
                     };
                     fault.set(f, token)?;
@@ -998,12 +1055,23 @@ impl FromStr for Rule {
                 table: pattern,
                 operation: operation.value.as_ref().map(|(op, _)| op.clone()),
             },
+            TargetKind::WebSocket => Target::WebSocket {
+                api: pattern,
+                connection: connection.value.as_ref().map(|(c, _)| c.clone()),
+            },
         };
         if kind != TargetKind::Table
             && let Some(token) = find(operation.raw())
         {
             return Err(token.invalid(format!(
                 "`op=` narrows a table rule, and `{target_raw}` is not one"
+            )));
+        }
+        if kind != TargetKind::WebSocket
+            && let Some(token) = find(connection.raw())
+        {
+            return Err(token.invalid(format!(
+                "`connection=` narrows a websocket rule, and `{target_raw}` is not one"
             )));
         }
         // Parameters apply to their own fault only; a stray one is named, not ignored.
@@ -1055,6 +1123,7 @@ impl FromStr for Rule {
                 Part::Id => id.raw(),
                 Part::Target => Some(target_raw),
                 Part::Operation => operation.raw(),
+                Part::Connection => connection.raw(),
                 Part::Fault => Some(fault_raw),
                 Part::Code => code.raw().or(Some(fault_raw)),
                 Part::Message => message.raw().or(Some(fault_raw)),
@@ -1072,12 +1141,14 @@ impl FromStr for Rule {
 }
 
 /// The structured form of a rule (files and the admin API): flat, with the target as one of
-/// `queue`/`bus`/`table`/`function`, so it reads like the compact form.
+/// `queue`/`bus`/`table`/`function`/`websocket`, so it reads like the compact form.
 ///
 /// ```json
 /// {"id": "r1", "table": "*", "operation": "TransactWriteItems",
 ///  "fault": {"type": "dynamo-error", "code": "TransactionConflict", "item": 1},
 ///  "when": {"nth": 3}, "max": 2}
+/// {"websocket": "WebSocketApi", "connection": "abc*", "fault": {"type": "gone"},
+///  "when": {"times": 1}}
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1094,6 +1165,10 @@ pub(crate) struct RuleWire {
     operation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    websocket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connection: Option<String>,
     fault: Fault,
     #[serde(default)]
     when: When,
@@ -1113,10 +1188,14 @@ impl TryFrom<RuleWire> for Rule {
                 operation: w.operation.clone(),
             }),
             w.function.map(Target::Function),
+            w.websocket.map(|api| Target::WebSocket {
+                api,
+                connection: w.connection.clone(),
+            }),
         ];
         let mut found = targets.into_iter().flatten();
         let target = found.next().ok_or_else(|| RuleError::Invalid {
-            token: "queue|bus|table|function".to_owned(),
+            token: "queue|bus|table|function|websocket".to_owned(),
             reason: "a rule names one target".to_owned(),
         })?;
         if let Some(second) = found.next() {
@@ -1131,6 +1210,15 @@ impl TryFrom<RuleWire> for Rule {
                 token: kv("operation", op),
                 reason: format!(
                     "`operation` narrows a table rule, and `{}` is not one",
+                    kv(target.kind().key(), target.pattern())
+                ),
+            });
+        }
+        if let (Some(c), false) = (&w.connection, matches!(target, Target::WebSocket { .. })) {
+            return Err(RuleError::Invalid {
+                token: kv("connection", c),
+                reason: format!(
+                    "`connection` narrows a websocket rule, and `{}` is not one",
                     kv(target.kind().key(), target.pattern())
                 ),
             });
@@ -1156,6 +1244,8 @@ impl From<Rule> for RuleWire {
             table: None,
             operation: None,
             function: None,
+            websocket: None,
+            connection: None,
             fault: rule.fault,
             when: rule.when,
             max: rule.max,
@@ -1168,6 +1258,10 @@ impl From<Rule> for RuleWire {
                 w.operation = operation;
             }
             Target::Function(f) => w.function = Some(f),
+            Target::WebSocket { api, connection } => {
+                w.websocket = Some(api);
+                w.connection = connection;
+            }
         }
         w
     }
@@ -1386,10 +1480,12 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
 const HELP: &str = "\
 A chaos rule is one line of space-separated key=value tokens:
 
-  TARGET [op=OPERATION] FAULT [PARAMS] [WHEN] [max=N] [id=ID]
+  TARGET [op=OPERATION | connection=ID] FAULT [PARAMS] [WHEN] [max=N] [id=ID]
 
 TARGET, exactly one (a name, an ARN, or a glob where * matches anything):
   queue=NAME    bus=NAME    table=NAME [op=OPERATION]    function=NAME
+  websocket=API [connection=ID]   API: the WebSocket API's logical id or API id;
+                                  ID: a connection id or a glob
 
 FAULT, exactly one, with the target it applies to:
   duplicate[=WHEN]      queue     deliver the message twice
@@ -1404,6 +1500,10 @@ FAULT, exactly one, with the target it applies to:
                                   transaction item (0-based; default: all)
   crash[=WHEN]          function  crash the invocation
   timeout[=WHEN]        function  time the invocation out
+  gone[=WHEN]           websocket the connection a @connections POST is for is gone:
+                                  its socket drops without a close frame, no
+                                  $disconnect, and the POST (and every later call
+                                  on it) answers 410 GoneException
 
 WHEN, once: as the fault's value or as its own token (default: every):
   every                 nth:N   | nth=N         every Nth occurrence (Nth, 2Nth, ...)
@@ -1412,6 +1512,9 @@ WHEN, once: as the fault's value or as its own token (default: every):
   message:ID | message-id=ID   occurrences that carry this message (queues, functions)
   when=WHEN             any of the above
 
+Occurrences are counted per rule and resource; for websocket rules the resource is the
+connection (each POST to it is an occurrence), so gone=nth:3 makes each connection gone at
+its own 3rd POST (and, being gone, it is never asked again).
 max=N fires at most N times per resource; id=ID names the rule (else r1, r2, ...).
 Quote values with spaces: message='try again later'.
 
@@ -1421,6 +1524,7 @@ Examples:
   table=* op=TransactWriteItems error=TransactionConflict nth=3
   function=ClickAggregator crash=message:abc-123 max=1
   bus=* fail-entry=0.1 code=ThrottlingException
+  websocket=* connection=abc* gone
 ";
 
 #[cfg(test)]
@@ -1478,6 +1582,27 @@ mod tests {
             )
             .when(When::Probability(0.1))
         );
+        assert_eq!(
+            parse("websocket=* connection=abc* gone"),
+            Rule::new(
+                Target::WebSocket {
+                    api: "*".into(),
+                    connection: Some("abc*".into())
+                },
+                Fault::Gone
+            )
+        );
+        assert_eq!(
+            parse("websocket=WebSocketApi gone=times:1"),
+            Rule::new(
+                Target::WebSocket {
+                    api: "WebSocketApi".into(),
+                    connection: None
+                },
+                Fault::Gone
+            )
+            .when(When::Times(1))
+        );
     }
 
     #[test]
@@ -1511,6 +1636,16 @@ mod tests {
             parse("table=T operation=GetItem error=InternalServerError"),
             parse("table=T op=GetItem error=InternalServerError")
         );
+        let canonical = parse("websocket=W connection=c1 gone=nth:2");
+        for s in [
+            "websocket=W connection-id=c1 gone nth=2",
+            "gone=nth:2 connection=c1 websocket=W",
+            "WEBSOCKET=W Connection=c1 Gone when=nth:2",
+            "websocket='W' connection=\"c1\" gone=\"nth:2\"",
+        ] {
+            assert_eq!(parse(s), canonical, "{s}");
+        }
+        assert_eq!(parse("websocket=W gone"), parse("websocket=W gone=every"));
     }
 
     #[test]
@@ -1530,6 +1665,11 @@ mod tests {
             "function=ClickAggregator crash=message:abc-123 max=1",
             "function=F* timeout=1",
             "function=F timeout=0",
+            "websocket=WebSocketApi gone",
+            "websocket=* connection=abc* gone=nth:3 max=1",
+            "websocket=W* gone p=0.5",
+            "id=g websocket=Live connection=L0SM9cOFvHcCIhw= gone=times:1",
+            "websocket=W connection='a b' gone",
         ];
         for text in rules {
             let rule = parse(text);
@@ -1550,6 +1690,10 @@ mod tests {
             parse("queue=Q delay=2s").to_string(),
             "queue=Q delay=2000ms"
         );
+        assert_eq!(
+            parse("gone connection-id=c= websocket=W max=1 nth=2").to_string(),
+            "websocket=W connection=c= gone=nth:2 max=1"
+        );
     }
 
     #[test]
@@ -1560,6 +1704,8 @@ mod tests {
             "bus=B fail-entry=times:1 code=C message='m m'",
             "function=F crash=message:m-1",
             "queue=Q delay=5ms",
+            "websocket=W gone",
+            "id=g websocket=* connection=abc* gone=times:1 max=1",
         ] {
             let rule = parse(text);
             let json = serde_json::to_value(&rule).unwrap();
@@ -1582,6 +1728,19 @@ mod tests {
             serde_json::to_value(parse("queue=Q duplicate")).unwrap(),
             serde_json::json!({"queue": "Q", "fault": {"type": "duplicate"}, "when": "every"})
         );
+        // The connection narrows the API as `operation` narrows a table: flat, beside it.
+        assert_eq!(
+            serde_json::to_value(parse("websocket=LiveApi connection=abc* gone nth=2")).unwrap(),
+            serde_json::json!({
+                "websocket": "LiveApi", "connection": "abc*",
+                "fault": {"type": "gone"}, "when": {"nth": 2}
+            })
+        );
+        let rule: Rule = serde_json::from_value(serde_json::json!(
+            {"websocket": "LiveApi", "connection": "abc*", "fault": {"type": "gone"}}
+        ))
+        .unwrap();
+        assert_eq!(rule, parse("websocket=LiveApi connection=abc* gone"));
     }
 
     #[test]
@@ -1632,6 +1791,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rule, parse("table=T error=ThrottlingException"));
+
+        let e = serde_json::from_value::<Rule>(
+            serde_json::json!({"table": "T", "fault": {"type": "gone"}}),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`gone` applies to WebSocket APIs (`websocket=`)"),
+            "{e}"
+        );
+        let e = serde_json::from_value::<Rule>(
+            serde_json::json!({"queue": "Q", "connection": "c1", "fault": {"type": "duplicate"}}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("connection=c1"), "{e}");
+        assert!(e.to_string().contains("narrows a websocket rule"), "{e}");
+        let e = serde_json::from_value::<Rule>(
+            serde_json::json!({"websocket": "W", "connection": "", "fault": {"type": "gone"}}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("the connection id is empty"), "{e}");
+        let e = serde_json::from_value::<Rule>(
+            serde_json::json!({"websocket": "W", "fault": {"type": "gone"}, "when": {"message-id": "m"}}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("message-id=m"), "{e}");
+        assert!(e.to_string().contains("not to WebSocket APIs"), "{e}");
+        let e = serde_json::from_value::<Rule>(
+            serde_json::json!({"websocket": "W", "fault": {"type": "gone", "code": "X"}}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`code` does not belong"), "{e}");
+        let e = serde_json::from_value::<Rule>(
+            serde_json::json!({"websocket": "W", "function": "F", "fault": {"type": "gone"}}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("one target"), "{e}");
+        let e = serde_json::from_value::<Rule>(serde_json::json!({"fault": {"type": "gone"}}))
+            .unwrap_err();
+        assert!(e.to_string().contains("websocket"), "{e}");
+        let e = serde_json::from_value::<Rule>(
+            serde_json::json!({"websocket": "W", "fault": {"type": "vanish"}}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("timeout, gone"), "{e}");
     }
 
     #[test]
@@ -1672,6 +1876,27 @@ mod tests {
             ("queue=Q duplicate id=a/b", "id=a/b"),
             ("queue=Q duplicate message-id='m", "message-id='m"),
             ("queue=Q duplicate id=a id=b", "id=b"),
+            ("websocket=W crash", "crash"),
+            ("websocket=W duplicate", "duplicate"),
+            ("function=F gone", "gone"),
+            ("table=T op=GetItem gone", "gone"),
+            ("queue=Q connection=c duplicate", "connection=c"),
+            (
+                "table=T connection=c error=InternalServerError",
+                "connection=c",
+            ),
+            ("websocket=W op=GetItem gone", "op=GetItem"),
+            ("websocket=W connection= gone", "connection="),
+            ("websocket=W connection=a connection=b gone", "connection=b"),
+            ("websocket=W gone=2", "gone=2"),
+            ("websocket=W gone=nth:0", "gone=nth:0"),
+            ("websocket=W gone=message:m", "gone=message:m"),
+            ("websocket=W gone message-id=m", "message-id=m"),
+            ("websocket=W gone code=X", "code=X"),
+            ("websocket=W gone item=1", "item=1"),
+            ("websocket=W gone max=0", "max=0"),
+            ("websocket=W gone crash", "crash"),
+            ("queue=Q websocket=W gone", "websocket=W"),
         ];
         for (input, token) in cases {
             let e = err(input);
@@ -1687,6 +1912,17 @@ mod tests {
         assert!(matches!(err("queue=Q"), RuleError::NoFault { .. }));
         let e = err("queue=Q duplicate=3").to_string();
         assert!(e.contains("nth:N"), "{e}");
+        let e = err("gone");
+        assert!(matches!(e, RuleError::NoTarget { .. }), "{e}");
+        assert!(e.to_string().contains("websocket="), "{e}");
+        let e = err("websocket=W connection=c");
+        assert!(matches!(e, RuleError::NoFault { .. }), "{e}");
+        assert!(e.to_string().contains("timeout, gone"), "{e}");
+        let e = err("websocket=W gon").to_string();
+        assert!(
+            e.contains("websocket, connection") && e.contains("gone"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1734,6 +1970,10 @@ rules:
   - bus: "*"
     fault: { type: fail-entry }
     when: { probability: 0.1 }
+  - websocket: WebSocketApi
+    connection: "abc*"
+    fault: { type: gone }
+    when: { times: 1 }
 "#;
         let rules = Rules::from_yaml(yaml).unwrap();
         assert_eq!(rules.seed, Some(42));
@@ -1745,6 +1985,7 @@ rules:
                     "id=conflicts table=* op=TransactWriteItems error=TransactionConflict item=1 nth=3"
                 ),
                 parse("bus=* fail-entry=0.1"),
+                parse("websocket=WebSocketApi connection=abc* gone=times:1"),
             ]
         );
         let json = serde_json::to_string(&rules).unwrap();

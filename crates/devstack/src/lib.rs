@@ -522,6 +522,9 @@ impl Devstack {
             )?),
             None => None,
         };
+        if let Some(gw) = &websocket {
+            gw.set_connection_faults(Arc::new(wiring::ConnectionFaults(chaos.clone())));
+        }
         let http_url = stack.http_apis.first().map(|_| http_base.clone());
         let activity = Arc::new(wiring::Activity {
             sqs: sqs.clone(),

@@ -32,6 +32,9 @@
 //!   journal and is replayed as such. If the replayed function publishes to a bus whose rule
 //!   feeds a queue that an event source mapping polls, that mapping's poller delivers those
 //!   messages as it would in any run.
+//! - `gone` faults (a WebSocket connection dropped at a `@connections` POST) are not
+//!   re-injected: the replayed stack has none of the original connections, so every push to
+//!   one answers 410 anyway, which is what the fault made it answer.
 //! - The stack's own chaos rules still apply: replay on a stack without rules (the CLI does).
 
 use crate::{ClockMode, Config, Devstack, DevstackError};
@@ -365,6 +368,7 @@ impl Devstack {
                 message_id: None,
                 message_ids: w.messages.clone(),
                 operation: None,
+                connection_id: None,
                 index: None,
                 order: None,
                 receive_count: None,
@@ -621,6 +625,11 @@ fn target_words(target: &Target) -> String {
         } => format!("{table} op={op}"),
         Target::Table { table, .. } => table.clone(),
         Target::Queue(p) | Target::Bus(p) | Target::Function(p) => p.clone(),
+        Target::WebSocket {
+            api,
+            connection: Some(c),
+        } => format!("{api} connection={c}"),
+        Target::WebSocket { api, .. } => api.clone(),
     }
 }
 
@@ -683,6 +692,7 @@ mod tests {
             message_id: None,
             message_ids: Vec::new(),
             operation: Some("PutItem".into()),
+            connection_id: None,
             index: None,
             order: None,
             receive_count: None,

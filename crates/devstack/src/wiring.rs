@@ -1,6 +1,7 @@
 //! How the services reach one another inside devstack: EventBridge targets (SQS queues,
 //! Lambda functions, Step Functions state machines), Step Functions' Task calls (Lambda and
-//! the DynamoDB engine), chaos on PutEvents entries, and deterministic ids for seeded runs.
+//! the DynamoDB engine), chaos on PutEvents entries and on `@connections` POSTs, and
+//! deterministic ids for seeded runs.
 
 use chaos::Chaos;
 use chaos::journal::Entry;
@@ -185,6 +186,15 @@ impl events::EntryFaults for EntryFaults {
                 .unwrap_or("-")
         );
         self.0.on_put_events_entry(bus, index, &summary)
+    }
+}
+
+/// Chaos's say on each `@connections` POST to an open WebSocket connection (`gone` rules).
+pub struct ConnectionFaults(pub Arc<Chaos>);
+
+impl apigw::ConnectionFaults for ConnectionFaults {
+    fn gone_on_post(&self, api: &str, api_id: &str, connection_id: &str) -> bool {
+        self.0.on_post_to_connection(api, api_id, connection_id)
     }
 }
 

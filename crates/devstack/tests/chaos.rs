@@ -608,7 +608,26 @@ async fn the_inspection_commands_reach_a_running_stack() {
     );
     let (ok, _, err) = cli(&["chaos", "remove", "r1", "--edge", e]).await;
     assert!(!ok && err.contains("no chaos rule with id `r1`"), "{err}");
-    assert!(cli_ok(&["chaos", "help"]).await.contains("lose-delete"));
+    let help = cli_ok(&["chaos", "help"]).await;
+    assert!(help.contains("lose-delete"), "{help}");
+    assert!(
+        help.contains("websocket=API [connection=ID]") && help.contains("gone[=WHEN]"),
+        "{help}"
+    );
+    let added = cli_ok(&[
+        "chaos",
+        "add",
+        "gone websocket=* connection=c1=",
+        "--edge",
+        e,
+    ])
+    .await;
+    assert_eq!(added, "r2       websocket=* connection=c1= gone=every\n");
+    let removed = cli_ok(&["chaos", "remove", "r2", "--edge", e]).await;
+    assert_eq!(
+        removed,
+        "removed r2       websocket=* connection=c1= gone=every\n"
+    );
 
     let redriven = cli_ok(&["dlq", "redrive", COUNT_DLQ, "--edge", e]).await;
     assert_eq!(

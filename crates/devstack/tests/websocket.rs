@@ -2,10 +2,14 @@
 //! the fixture stack (tests/fixtures/websocket.yaml), whose `$connect` / `$disconnect`
 //! function this test serves itself through devstack's Runtime API, and the product itself
 //! (template.yaml): owner-only watchers, live counts pushed after a click, `@connections`
-//! through the AWS SDK, `$disconnect` on DELETE and on the idle timeout.
+//! through the AWS SDK, `$disconnect` on DELETE and on the idle timeout; and chaos's `gone`
+//! fault, which drops a connection at a `@connections` POST without a close frame or
+//! `$disconnect`, so that the product must clean up the stale watcher after its 410.
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use chaos::journal::Entry;
+use chaos::{Fault, Journal};
 use devstack::{ClockMode, Config, Devstack};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -13,6 +17,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -167,6 +172,78 @@ async fn closed(ws: &mut Socket) -> CloseFrame {
             other => panic!("the connection ended without a close frame: {other:?}"),
         }
     }
+}
+
+/// Reads until the socket ends, which must be without a close frame (and without any data
+/// message first): the server dropped it as a vanished network would.
+async fn dropped(ws: &mut Socket) {
+    loop {
+        match tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("the end in time")
+        {
+            Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => return,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("the connection should end without a close frame: {other:?}"),
+        }
+    }
+}
+
+/// The `gone` faults in the stack's journal, as (rule, resource, connection).
+fn gone_faults(ds: &Devstack) -> Vec<(String, String, Option<String>)> {
+    Journal::parse(&ds.chaos.journal().contents())
+        .expect("the journal parses")
+        .into_iter()
+        .filter_map(|r| match r.entry {
+            Entry::Fault {
+                rule,
+                fault: Fault::Gone,
+                resource,
+                connection_id,
+                ..
+            } => Some((rule, resource, connection_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Asserts that every `@connections` call on `id` answers 410 `GoneException`.
+async fn all_gone(api: &aws_sdk_apigatewaymanagement::Client, id: &str) {
+    let post = api
+        .post_to_connection()
+        .connection_id(id)
+        .data(Blob::new("late"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        post.as_service_error()
+            .is_some_and(|e| e.is_gone_exception()),
+        "{post:?}"
+    );
+    let get = api
+        .get_connection()
+        .connection_id(id)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        get.as_service_error()
+            .is_some_and(|e| e.is_gone_exception()),
+        "{get:?}"
+    );
+    let delete = api
+        .delete_connection()
+        .connection_id(id)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        delete
+            .as_service_error()
+            .is_some_and(|e| e.is_gone_exception()),
+        "{delete:?}"
+    );
 }
 
 fn management(ds: &Devstack, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
@@ -529,6 +606,97 @@ async fn the_connections_api_sends_describes_and_deletes() {
 }
 
 #[tokio::test]
+async fn a_gone_fault_drops_the_connection_without_disconnect() {
+    let (ds, mut hooks) = fixture_stack(ClockMode::Real).await;
+    let url = format!("{}/live", ds.ws_url);
+    let connection = |event: Value| {
+        event["requestContext"]["connectionId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut a = connect(&url).await.unwrap();
+    let a_id = connection(hook(&mut hooks).await);
+    let mut b = connect(&url).await.unwrap();
+    let b_id = connection(hook(&mut hooks).await);
+    // Armed at runtime, by the API's logical id, narrowed to one connection.
+    let rule = ds
+        .chaos
+        .add(
+            format!("websocket=Socket connection={a_id} gone")
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+    let api = management(
+        &ds,
+        &format!("{}/live", ds.ws_url.replace("ws://", "http://")),
+    );
+
+    // The other connection is not concerned.
+    api.post_to_connection()
+        .connection_id(&b_id)
+        .data(Blob::new("to b"))
+        .send()
+        .await
+        .expect("posted");
+    assert_eq!(next(&mut b).await, Message::text("to b"));
+    assert!(gone_faults(&ds).is_empty());
+
+    // The chosen one is gone: the POST answers 410 exactly as for an unknown id, and its
+    // socket ends without a close frame.
+    let gone = api
+        .post_to_connection()
+        .connection_id(&a_id)
+        .data(Blob::new("to a"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        gone.as_service_error()
+            .is_some_and(|e| e.is_gone_exception()),
+        "{gone:?}"
+    );
+    assert_eq!(gone.raw_response().unwrap().status().as_u16(), 410);
+    dropped(&mut a).await;
+    all_gone(&api, &a_id).await;
+    let open: Vec<String> = ds
+        .websocket
+        .as_ref()
+        .unwrap()
+        .connections()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(open, std::slice::from_ref(&b_id));
+    assert_eq!(
+        gone_faults(&ds),
+        [(rule.id.unwrap(), "Socket".to_owned(), Some(a_id.clone()))]
+    );
+
+    // No $disconnect for it: the next $disconnect the hooks see is b's, after its DELETE.
+    api.post_to_connection()
+        .connection_id(&b_id)
+        .data(Blob::new("still b"))
+        .send()
+        .await
+        .expect("posted");
+    assert_eq!(next(&mut b).await, Message::text("still b"));
+    api.delete_connection()
+        .connection_id(&b_id)
+        .send()
+        .await
+        .expect("deleted");
+    assert_eq!(closed(&mut b).await.code, CloseCode::Normal);
+    let bye = hook(&mut hooks).await;
+    assert_eq!(bye["requestContext"]["eventType"], "DISCONNECT");
+    assert_eq!(bye["requestContext"]["connectionId"], b_id.as_str());
+    assert!(hooks.try_recv().is_err(), "no $disconnect for {a_id}");
+    assert_eq!(gone_faults(&ds).len(), 1);
+    ds.shutdown().await;
+}
+
+#[tokio::test]
 async fn idle_and_old_connections_close_on_the_virtual_clock() {
     let (ds, mut hooks) = fixture_stack(ClockMode::Virtual {
         start_ms: ClockMode::VIRTUAL_EPOCH_MS,
@@ -677,6 +845,35 @@ impl Product {
         false
     }
 
+    /// The `START` lines (invocations) of the function with this logical id so far.
+    fn invocations(&self, logical_id: &str) -> usize {
+        let name = &self
+            .ds
+            .stack
+            .functions
+            .iter()
+            .find(|f| f.logical_id == logical_id)
+            .unwrap()
+            .name;
+        self.ds
+            .lambda
+            .logs()
+            .since(name, 0)
+            .iter()
+            .filter(|l| l.text.starts_with("START RequestId:"))
+            .count()
+    }
+
+    async fn click(&self, code: &str) {
+        let r = self
+            .http
+            .get(format!("{}/{code}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 301);
+    }
+
     fn only_connection(&self) -> String {
         let open = self.ds.websocket.as_ref().unwrap().connections();
         assert_eq!(open.len(), 1, "{open:?}");
@@ -788,5 +985,89 @@ async fn idle_product_watchers_are_disconnected_on_the_virtual_clock() {
         p.connection_item_gone(&id).await,
         "$disconnect deleted the idle watcher"
     );
+    p.ds.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_watcher_made_gone_is_cleaned_up_after_its_410() {
+    let p = product_stack(ClockMode::Real).await;
+    let alice = p.token("alice@example.com");
+    let code = p.create_link(&alice).await;
+    let mut stale = connect(&p.watch_url(&code, Some(&alice))).await.unwrap();
+    let stale_id = p.only_connection();
+    let mut live = connect(&p.watch_url(&code, Some(&alice))).await.unwrap();
+    let gw = p.ds.websocket.as_ref().unwrap();
+    let live_id = gw
+        .connections()
+        .into_iter()
+        .map(|c| c.id)
+        .find(|id| *id != stale_id)
+        .expect("the second watcher");
+    assert!(p.connection_item(&stale_id).await && p.connection_item(&live_id).await);
+
+    // Armed at runtime once both watch: the first watcher's network is gone at its next push.
+    let rule =
+        p.ds.chaos
+            .add(
+                format!("websocket=* connection={stale_id} gone")
+                    .parse()
+                    .unwrap(),
+            )
+            .unwrap();
+
+    // A click: the aggregator pushes to both; the live watcher gets the count, the stale
+    // one's push answers 410 and the aggregator deletes its watcher item. The socket ends
+    // without a close frame, and no $disconnect ran (it would have deleted the item too).
+    p.click(&code).await;
+    assert_eq!(
+        next_json(&mut live).await,
+        json!({"code": code, "clicks": 1, "today": 1})
+    );
+    dropped(&mut stale).await;
+    assert!(
+        p.connection_item_gone(&stale_id).await,
+        "the product deleted the stale watcher after its 410"
+    );
+    assert_eq!(
+        gone_faults(&p.ds),
+        [(
+            rule.id.unwrap(),
+            "WebSocketApi".to_owned(),
+            Some(stale_id.clone())
+        )]
+    );
+    assert_eq!(gw.connections().len(), 1);
+
+    // The other watcher keeps receiving; the stale one is no longer pushed to.
+    p.click(&code).await;
+    assert_eq!(
+        next_json(&mut live).await,
+        json!({"code": code, "clicks": 2, "today": 2})
+    );
+    assert_eq!(gone_faults(&p.ds).len(), 1);
+    let endpoint =
+        p.ds.stack
+            .functions
+            .iter()
+            .find_map(|f| f.environment.get("WS_MANAGEMENT_ENDPOINT"))
+            .unwrap()
+            .clone();
+    let api = management(&p.ds, &endpoint);
+    all_gone(&api, &stale_id).await;
+
+    // $disconnect never ran for the stale watcher: the only invocation of ws_disconnect is
+    // the live watcher's, after its DELETE.
+    assert_eq!(p.invocations("WsDisconnectFunction"), 0);
+    api.delete_connection()
+        .connection_id(&live_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed(&mut live).await.code, CloseCode::Normal);
+    assert!(
+        p.connection_item_gone(&live_id).await,
+        "$disconnect deleted the live watcher"
+    );
+    assert_eq!(p.invocations("WsDisconnectFunction"), 1);
     p.ds.shutdown().await;
 }

@@ -8,6 +8,9 @@
 //! - `GET`: 200 `{"connectedAt", "identity": {"sourceIp", "userAgent"}, "lastActiveAt"}`
 //!   (ISO 8601 times).
 //! - `DELETE`: 204; the connection closes and `$disconnect` runs.
+//! - A `POST` that the [`super::ConnectionFaults`] hook makes find its connection gone: the
+//!   connection is dropped (no close frame, no `$disconnect`) and the `POST` answers 410 as
+//!   below; the body is not sent.
 //! - An id that is not open (unknown, not yet past `$connect`, closed): 410 `GoneException`
 //!   with an empty body, which is what API Gateway sends (its SDKs report the exception with
 //!   no message).
@@ -36,6 +39,11 @@ pub(super) async fn handle(gw: &Arc<WebSocketGateway>, req: Request, id: &str) -
             let Some(conn) = gw.connection(id) else {
                 return gone();
             };
+            // Gone under the caller, as a client whose network vanished: only the 410 tells.
+            if gw.gone_on_post(id) {
+                gw.vanish(id);
+                return gone();
+            }
             conn.touch(gw.clock.now_ms());
             conn.send(match String::from_utf8(data.to_vec()) {
                 Ok(text) => Body::Text(text),

@@ -13,7 +13,11 @@
 //!   whatever closed it: the client (its close code and reason, 1005 without one, 1006 when
 //!   the TCP connection just went away), a `DELETE` on `@connections`, the idle timeout (10
 //!   minutes without a message either way) or the maximum duration (2 hours). The connection
-//!   is gone (410 to `@connections`) before `$disconnect` is invoked, as on AWS.
+//!   is gone (410 to `@connections`) before `$disconnect` is invoked, as on AWS. The one
+//!   exception is injected: when the [`ConnectionFaults`] hook says a `@connections` POST
+//!   finds its connection gone, the connection vanishes as if its client's network had
+//!   disappeared (its socket dropped without a close frame) and `$disconnect` is not invoked,
+//!   which AWS allows (it is best effort): the stale-connection case a product must survive.
 //! - **`@connections/{id}`** at the stage URL (what an `ApiGatewayManagementApi` client with
 //!   the stage URL as endpoint calls): see `manage.rs`.
 //!
@@ -42,7 +46,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 use template::model::{RouteAuth, WebSocketApi, WsRoute};
 use tokio::sync::{Notify, mpsc};
@@ -99,6 +103,9 @@ pub struct ConnectionInfo {
 struct Close {
     code: u16,
     reason: String,
+    /// Made gone by the [`ConnectionFaults`] hook: the socket is dropped without a close frame
+    /// and `$disconnect` is not invoked.
+    vanished: bool,
 }
 
 impl Close {
@@ -106,11 +113,21 @@ impl Close {
         Self {
             code,
             reason: reason.to_owned(),
+            vanished: false,
         }
     }
 
     fn abnormal() -> Self {
         Self::new(1006, "Connection closed abnormally")
+    }
+
+    /// Gone as when the client's network disappears, by injection: no close frame, no
+    /// closing handshake, no `$disconnect`.
+    fn vanished() -> Self {
+        Self {
+            vanished: true,
+            ..Self::abnormal()
+        }
     }
 
     fn frame(&self) -> Message {
@@ -125,6 +142,9 @@ enum Command {
     Send(Message),
     /// Close with the reason in [`Connection::close`].
     Close,
+    /// Drop the socket without a close frame (the reason in [`Connection::close`] is
+    /// [`Close::vanished`]).
+    Vanish,
 }
 
 struct Connection {
@@ -177,6 +197,15 @@ struct Target {
     function: String,
 }
 
+/// Fault injection for `@connections`: asked when a `POST` arrives for an open connection of
+/// the API `api` (its logical id; `api_id` is its API id). `true` makes that connection gone:
+/// it is dropped as when its client's network disappears (the socket closed without a close
+/// frame, `$disconnect` not invoked), and the `POST`, like every later call on it, answers
+/// 410 `GoneException`.
+pub trait ConnectionFaults: Send + Sync {
+    fn gone_on_post(&self, api: &str, api_id: &str, connection_id: &str) -> bool;
+}
+
 pub struct WebSocketGateway {
     api: WebSocketApi,
     routes: HashMap<String, Target>,
@@ -187,6 +216,7 @@ pub struct WebSocketGateway {
     throttles: Throttles,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
     wake: Arc<Notify>,
+    faults: RwLock<Option<Arc<dyn ConnectionFaults>>>,
 }
 
 impl WebSocketGateway {
@@ -227,6 +257,7 @@ impl WebSocketGateway {
             throttles: Throttles::default(),
             connections: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
+            faults: RwLock::new(None),
         });
         tokio::spawn(expire(Arc::downgrade(&gw), gw.wake.clone()));
         Ok(gw)
@@ -254,6 +285,21 @@ impl WebSocketGateway {
             let gw = gw.clone();
             async move { gw.handle(req).await }
         })
+    }
+
+    /// The fault hook that `@connections` POSTs ask (without one, no connection is made gone).
+    pub fn set_connection_faults(&self, faults: Arc<dyn ConnectionFaults>) {
+        *self.faults.write().unwrap_or_else(PoisonError::into_inner) = Some(faults);
+    }
+
+    /// Whether the fault hook makes connection `id` gone at this POST.
+    fn gone_on_post(&self, id: &str) -> bool {
+        let faults = self
+            .faults
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        faults.is_some_and(|f| f.gone_on_post(&self.api.logical_id, &self.api.api_id, id))
     }
 
     /// The clock moved: closes the connections that are now idle or too old.
@@ -286,9 +332,21 @@ impl WebSocketGateway {
         let Some(conn) = self.connections.lock().expect("connections").remove(id) else {
             return false;
         };
+        let command = if why.vanished {
+            Command::Vanish
+        } else {
+            Command::Close
+        };
         let _ = conn.close.set(why);
-        let _ = conn.out.send(Command::Close);
+        let _ = conn.out.send(command);
         true
+    }
+
+    /// Makes a connection gone as when its client's network disappears: out of the open ones
+    /// (410 from now on), its socket dropped without a close frame, and no `$disconnect`.
+    /// False if no such connection is open.
+    fn vanish(&self, id: &str) -> bool {
+        self.end(id, Close::vanished())
     }
 
     fn connection(&self, id: &str) -> Option<Arc<Connection>> {
@@ -492,6 +550,7 @@ impl WebSocketGateway {
                             break (Close::abnormal(), false);
                         }
                     }
+                    Some(Command::Vanish) => break (Close::vanished(), false),
                     Some(Command::Close) | None => {
                         let why = conn
                             .close
@@ -535,6 +594,13 @@ impl WebSocketGateway {
             .lock()
             .expect("connections")
             .remove(&conn.id);
+        if why.vanished {
+            // Whatever the loop saw last, the network is gone: the TCP connection ends with no
+            // close frame, and the integration never hears of it.
+            drop(ws);
+            tracing::info!(connection = %conn.id, "WebSocket connection made gone by an injected fault: no $disconnect");
+            return;
+        }
         if linger {
             // Reading on sends tungstenite's reply to a client's close, or takes the client's
             // reply to ours, and then sees the connection end; meanwhile `$disconnect` runs.
@@ -728,4 +794,168 @@ fn message(status: StatusCode, text: &str) -> Response {
     r.headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// The hook's answer, and the questions it was asked.
+    struct Hook {
+        gone: bool,
+        asked: Mutex<Vec<(String, String, String)>>,
+    }
+
+    impl ConnectionFaults for Hook {
+        fn gone_on_post(&self, api: &str, api_id: &str, connection_id: &str) -> bool {
+            self.asked.lock().expect("asked").push((
+                api.to_owned(),
+                api_id.to_owned(),
+                connection_id.to_owned(),
+            ));
+            self.gone
+        }
+    }
+
+    fn gateway() -> Arc<WebSocketGateway> {
+        let api = WebSocketApi {
+            logical_id: "Live".into(),
+            api_id: "k3x9p0q2ab".into(),
+            stage: "live".into(),
+            route_selection_expression: "$request.body.action".into(),
+            routes: Vec::new(),
+            default_throttle: None,
+        };
+        let lambda = LambdaService::new(
+            lambda::Settings {
+                runtime_api_host: "127.0.0.1:9".into(),
+                account_concurrency: 10,
+                max_instances: None,
+                logs: lambda::LogSink::new(false, None),
+            },
+            Vec::new(),
+        );
+        WebSocketGateway::new(
+            api,
+            &BTreeMap::new(),
+            lambda,
+            Arc::new(clock::SystemClock),
+            Limits::default(),
+        )
+        .expect("a gateway")
+    }
+
+    /// Opens connection `id` on a real TCP socket, as the handshake does once `$connect`
+    /// accepted it; returns the client's end.
+    async fn open(gw: &Arc<WebSocketGateway>, id: &str) -> WebSocketStream<TcpStream> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (out, rx) = mpsc::unbounded_channel();
+        let conn = Arc::new(Connection {
+            id: id.to_owned(),
+            connected_at: 0,
+            last_active: AtomicI64::new(0),
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            domain: "localhost".into(),
+            out,
+            close: OnceLock::new(),
+        });
+        gw.connections
+            .lock()
+            .unwrap()
+            .insert(id.to_owned(), conn.clone());
+        let ws = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        tokio::spawn(gw.clone().serve(conn, rx, ws));
+        WebSocketStream::from_raw_socket(client, Role::Client, None).await
+    }
+
+    async fn call(gw: &Arc<WebSocketGateway>, method: &str, id: &str) -> StatusCode {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("/live/@connections/{id}"))
+            .body(HttpBody::from("pushed"))
+            .unwrap();
+        gw.handle(req).await.status()
+    }
+
+    async fn next(ws: &mut WebSocketStream<TcpStream>) -> Option<Result<Message, WsError>> {
+        tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("in time")
+    }
+
+    #[tokio::test]
+    async fn a_gone_post_drops_the_connection_without_a_close_frame() {
+        let gw = gateway();
+        let mut a = open(&gw, "a=").await;
+        let mut b = open(&gw, "b=").await;
+
+        // Without a hook, and with one that says no, a POST is delivered.
+        assert_eq!(call(&gw, "POST", "a%3D").await, StatusCode::OK);
+        assert_eq!(
+            next(&mut a).await.unwrap().unwrap(),
+            Message::text("pushed")
+        );
+        let keep = Arc::new(Hook {
+            gone: false,
+            asked: Mutex::default(),
+        });
+        gw.set_connection_faults(keep.clone());
+        assert_eq!(call(&gw, "POST", "b%3D").await, StatusCode::OK);
+        assert_eq!(
+            next(&mut b).await.unwrap().unwrap(),
+            Message::text("pushed")
+        );
+        // GET and DELETE do not ask; an unknown connection is 410 before the hook is asked.
+        assert_eq!(call(&gw, "GET", "b%3D").await, StatusCode::OK);
+        assert_eq!(call(&gw, "POST", "nope").await, StatusCode::GONE);
+        assert_eq!(
+            *keep.asked.lock().unwrap(),
+            [("Live".to_owned(), "k3x9p0q2ab".to_owned(), "b=".to_owned())]
+        );
+
+        // Gone: 410, the body never reaches the client, whose socket ends without a close
+        // frame.
+        let gone = Arc::new(Hook {
+            gone: true,
+            asked: Mutex::default(),
+        });
+        gw.set_connection_faults(gone.clone());
+        assert_eq!(call(&gw, "POST", "a%3D").await, StatusCode::GONE);
+        match next(&mut a).await {
+            Some(Err(WsError::Protocol(
+                tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            ))) => {}
+            other => panic!("the socket should end without a close frame: {other:?}"),
+        }
+        let open: Vec<String> = gw.connections().into_iter().map(|c| c.id).collect();
+        assert_eq!(open, ["b="]);
+        // From then on it is an unknown connection: 410 everywhere, without asking again.
+        for method in ["POST", "GET", "DELETE"] {
+            assert_eq!(
+                call(&gw, method, "a%3D").await,
+                StatusCode::GONE,
+                "{method}"
+            );
+        }
+        assert_eq!(gone.asked.lock().unwrap().len(), 1);
+
+        // The other connection is untouched until a POST of its own is answered `gone`.
+        gw.set_connection_faults(keep);
+        assert_eq!(call(&gw, "POST", "b%3D").await, StatusCode::OK);
+        assert_eq!(
+            next(&mut b).await.unwrap().unwrap(),
+            Message::text("pushed")
+        );
+        assert_eq!(call(&gw, "DELETE", "b%3D").await, StatusCode::NO_CONTENT);
+        match next(&mut b).await {
+            Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Normal),
+            other => panic!("DELETE closes with a close frame: {other:?}"),
+        }
+    }
 }
