@@ -271,14 +271,7 @@ pub async fn run(
             .spawn(async move { aggregator_calls(&store, run_id, samples).await })
             .await??;
         let tokens = set.warmup + n + set.samples;
-        let fsyncs = fsync_times(&set.data_dir, samples)?;
         for (what, d) in [
-            (
-                "disk: a 4 KiB write and fsync in the data folder (the DynamoDB engine's \
-                 SQLite syncs its WAL once per transaction, so once per click)"
-                    .to_owned(),
-                &fsyncs,
-            ),
             (
                 format!(
                     "pipeline: click_aggregator's TransactWriteItems of one click (count_click), from the bench; ~{}k earlier transactions in the engine's idempotency cache",
@@ -572,26 +565,6 @@ async fn aggregator_calls(
     out.count.sort_unstable();
     out.counts.sort_unstable();
     out.watchers.sort_unstable();
-    Ok(out)
-}
-
-/// `n` appends of 4 KiB to a scratch file in `dir`, each followed by an fsync: what one
-/// durable commit costs on this disk.
-fn fsync_times(dir: &std::path::Path, n: usize) -> Result<Vec<Duration>> {
-    use std::io::Write;
-    let path = dir.join("fsync-probe");
-    let mut f = std::fs::File::create(&path).context("fsync probe")?;
-    let block = [0u8; 4096];
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t0 = Instant::now();
-        f.write_all(&block)?;
-        f.sync_all()?;
-        out.push(t0.elapsed());
-    }
-    drop(f);
-    let _ = std::fs::remove_file(&path);
-    out.sort_unstable();
     Ok(out)
 }
 

@@ -20,6 +20,8 @@ pub struct EdgeState {
     pub dynamodb: String,
     /// The DynamoDB engine, for the GetItems the edge answers itself.
     pub dynamodb_engine: dynoxide::Database,
+    /// TransactWriteItems' `ClientRequestToken`s, kept here rather than in the engine.
+    pub tokens: Arc<crate::idempotency::Ledger>,
     pub events: Arc<events::EventBridge>,
     pub sqs: Arc<sqs::Sqs>,
     pub chaos: Arc<chaos::Chaos>,
@@ -240,7 +242,10 @@ async fn aws_json(
                     &body,
                 )
             {
-                return dynamodb_answer(json);
+                return dynamodb_answer(StatusCode::OK, json);
+            }
+            if operation == "TransactWriteItems" {
+                return transact_write(&state, &headers, body).await;
             }
             proxy(&state, &state.dynamodb, &headers, body).await
         }
@@ -263,11 +268,33 @@ async fn aws_json(
     }
 }
 
-/// A DynamoDB success answered in this process, with the headers the engine's server sends:
-/// the SDKs check `x-amz-crc32` against the body.
-fn dynamodb_answer(json: String) -> Response {
+/// A TransactWriteItems, with its `ClientRequestToken` honoured by the edge's ledger (see
+/// `idempotency.rs`).
+async fn transact_write(state: &EdgeState, headers: &HeaderMap, body: Bytes) -> Response {
+    use crate::idempotency::Plan;
+    match state.tokens.plan(&body).await {
+        Plan::PassThrough => proxy(state, &state.dynamodb, headers, body).await,
+        Plan::Replay => dynamodb_answer(StatusCode::OK, "{}".to_owned()),
+        Plan::Mismatch => {
+            let (status, json) = crate::idempotency::mismatch();
+            dynamodb_answer(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                json,
+            )
+        }
+        Plan::Run { body, claim } => {
+            let r = proxy(state, &state.dynamodb, headers, Bytes::from(body)).await;
+            claim.finish(r.status().is_success());
+            r
+        }
+    }
+}
+
+/// A DynamoDB answer made in this process, with the headers the engine's server sends: the
+/// SDKs check `x-amz-crc32` against the body.
+fn dynamodb_answer(status: StatusCode, json: String) -> Response {
     let crc = crc32fast::hash(json.as_bytes()).to_string();
-    let mut r = (StatusCode::OK, Body::from(json)).into_response();
+    let mut r = (status, Body::from(json)).into_response();
     let h = r.headers_mut();
     h.insert(
         "content-type",

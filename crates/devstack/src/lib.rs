@@ -10,6 +10,7 @@
 pub mod build;
 mod dynamo;
 mod edge;
+mod idempotency;
 pub mod replay;
 mod wiring;
 
@@ -537,6 +538,7 @@ impl Devstack {
             endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
             dynamodb: dynamo.endpoint.clone(),
             dynamodb_engine: dynamo.engine.clone(),
+            tokens: Default::default(),
             events: events.clone(),
             sqs: sqs.clone(),
             chaos: chaos.clone(),

@@ -213,3 +213,95 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// TransactWriteItems' `ClientRequestToken` is honoured by the edge's own ledger (the engine
+/// gets the transaction without it); the same calls made straight to the engine, which
+/// honours tokens itself, must be answered the same way: a replay does nothing and
+/// succeeds, other items under the token are refused, a new token runs.
+#[tokio::test]
+async fn transaction_tokens_on_the_edge_behave_as_the_engines() {
+    let ds = Devstack::start(Config::for_tests(template()))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let call = |url: String, body: String| {
+        let http = http.clone();
+        async move {
+            let resp = http
+                .post(url)
+                .header("content-type", "application/x-amz-json-1.0")
+                .header("x-amz-target", "DynamoDB_20120810.TransactWriteItems")
+                .header("x-amz-date", "20261127T000000Z")
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=x/20261127/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0",
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap();
+            (status, body)
+        }
+    };
+    // One ADD per call: the count tells how many times a transaction really ran.
+    let add = |key: &str, token: &str, by: u32, extra: &str| {
+        format!(
+            r#"{{"ClientRequestToken":"{token}",{extra}"TransactItems":[{{"Update":{{"TableName":"devstack-Table","Key":{{"pk":{{"S":"{key}"}}}},"UpdateExpression":"ADD n :by","ExpressionAttributeValues":{{":by":{{"N":"{by}"}}}}}}}}]}}"#
+        )
+    };
+    let ddb = client(&ds.edge_url).await;
+    let count = |key: String| {
+        let ddb = ddb.clone();
+        async move {
+            ddb.get_item()
+                .table_name("devstack-Table")
+                .key("pk", AttributeValue::S(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item()
+                .and_then(|i| i.get("n"))
+                .and_then(|n| n.as_n().ok())
+                .map(|n| n.parse::<u32>().unwrap())
+        }
+    };
+    let capacity = r#""ReturnConsumedCapacity":"NONE","#;
+    let mut transcripts = Vec::new();
+    for (side, url) in [
+        ("edge", ds.edge_url.clone()),
+        ("engine", ds.dynamodb_engine_url().to_owned()),
+    ] {
+        let key = format!("tx-{side}");
+        let mut t = Vec::new();
+        for (token, by, extra) in [
+            ("token-1", 1, ""),
+            ("token-1", 1, ""),       // replay: nothing runs
+            ("token-1", 1, capacity), // still a replay (NONE asks for nothing)
+            ("token-1", 2, ""),       // other items: refused
+            ("token-2", 1, ""),       // a new token runs
+        ] {
+            let (status, body) = call(
+                url.clone(),
+                add(&key, &format!("{side}-{token}"), by, extra),
+            )
+            .await;
+            t.push((status, body, count(key.clone()).await));
+        }
+        transcripts.push(t);
+    }
+    assert_eq!(
+        transcripts[0], transcripts[1],
+        "edge (left) and engine differ"
+    );
+    let counts: Vec<_> = transcripts[0].iter().map(|(_, _, n)| *n).collect();
+    assert_eq!(counts, [Some(1), Some(1), Some(1), Some(1), Some(2)]);
+    assert_eq!(transcripts[0][3].0, 400);
+    assert_eq!(
+        transcripts[0][3].1["__type"],
+        "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException"
+    );
+    ds.shutdown().await;
+}
