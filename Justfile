@@ -24,6 +24,11 @@ up *FLAGS:
 test: tools
     cargo test --workspace
 
+# The e2e scenarios: the whole product driven from outside, transcripts snapshot-tested
+# (embedded backend). A changed snapshot fails with INSTA_UPDATE=no, as in CI.
+e2e *FLAGS:
+    cargo test -p e2e {{FLAGS}}
+
 # Format check, clippy with warnings as errors, and cfn-lint on the template.
 lint: tools
     cargo fmt --all -- --check

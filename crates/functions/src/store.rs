@@ -422,6 +422,9 @@ impl Store {
         limit: i32,
         start: Option<&PageKey>,
     ) -> Result<(Vec<Link>, Option<PageKey>), StoreError> {
+        // One item more than the page: DynamoDB returns a LastEvaluatedKey whenever it stops
+        // at the Limit, even with nothing after it, which would hand the client a cursor to
+        // an empty last page. The extra item says whether there is a next page.
         let out = self
             .ddb
             .query()
@@ -431,17 +434,25 @@ impl Store {
             .expression_attribute_names("#pk", attr::GSI1PK)
             .expression_attribute_values(":pk", s(keys::owner_partition(owner)))
             .scan_index_forward(false)
-            .limit(limit)
+            .limit(limit.saturating_add(1))
             .set_exclusive_start_key(start.map(PageKey::to_item))
             .send()
             .await
             .map_err(|e| StoreError::sdk("Query", e))?;
-        let links = out
-            .items()
+        let page = usize::try_from(limit).unwrap_or(0);
+        let items = out.items();
+        let next = if items.len() > page {
+            // The page's last item is where the next one starts.
+            items[..page].last().and_then(PageKey::from_item)
+        } else {
+            // Fewer than asked: the end, unless DynamoDB stopped at its 1 MB page size.
+            out.last_evaluated_key().and_then(PageKey::from_item)
+        };
+        let links = items
             .iter()
+            .take(page)
             .map(Link::from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = out.last_evaluated_key().and_then(PageKey::from_item);
         Ok((links, next))
     }
 

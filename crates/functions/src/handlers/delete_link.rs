@@ -35,7 +35,9 @@ impl DeleteLink {
         let code = path_code(&req)?;
         // The ownership check is the delete's own condition, so it cannot race.
         let Some(link) = self.store.delete_link(&code, &owner).await? else {
-            return Err(Problem::detail(Kind::NotFound, format!("no link {code:?}")).into());
+            return Err(
+                Problem::detail(Kind::NotFound, format!("no link {:?}", code.as_str())).into(),
+            );
         };
         let event = LinkEvent {
             version: domain::events::DETAIL_VERSION,

@@ -48,7 +48,11 @@ impl GetLink {
         let link = match self.store.get_link(&code, true).await? {
             // "Not yours" answers exactly like "missing": no existence leak across tenants.
             Some(l) if l.owner == owner => l,
-            _ => return Err(Problem::detail(Kind::NotFound, format!("no link {code:?}")).into()),
+            _ => {
+                return Err(
+                    Problem::detail(Kind::NotFound, format!("no link {:?}", code.as_str())).into(),
+                );
+            }
         };
         let today = now.day();
         let from = today.minus_days(STAT_DAYS - 1);

@@ -92,7 +92,11 @@ impl UpdateLink {
             let old = match self.store.get_link(&code, true).await? {
                 Some(l) if l.owner == owner => l,
                 _ => {
-                    return Err(Problem::detail(Kind::NotFound, format!("no link {code:?}")).into());
+                    return Err(Problem::detail(
+                        Kind::NotFound,
+                        format!("no link {:?}", code.as_str()),
+                    )
+                    .into());
                 }
             };
             let mut new = old.clone();

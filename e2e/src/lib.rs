@@ -1,0 +1,410 @@
+//! The e2e harness: the product under devstack, driven only through public interfaces (the
+//! HTTP API, the Cognito API, devstack's admin API), with a transcript of what a user would
+//! see for each scenario to snapshot.
+//!
+//! A [`Stack`] starts devstack on the repository's `template.yaml` (the `embedded` backend:
+//! devstack as a library, state in memory, free ports, on its virtual clock). [`Stack::sign_up`] makes a user the
+//! way a browser would (SignUp, the emailed code, ConfirmSignUp, InitiateAuth); [`Stack::call`]
+//! sends an API request as a user or anonymously and records it. [`Stack::transcript`] gives
+//! the recording with the run's random parts (short codes, user ids, times) replaced by stable
+//! names, so a snapshot of it changes only when the product's behaviour does.
+
+use devstack::{ClockMode, Config, Devstack};
+use serde_json::{Value, json};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("devstack did not start: {0}")]
+    Start(#[from] devstack::DevstackError),
+    #[error("{what}: {source}")]
+    Http {
+        what: String,
+        source: reqwest::Error,
+    },
+    #[error("{what} answered {status}: {body}")]
+    Refused {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{0}")]
+    Missing(String),
+}
+
+type Result<T> = std::result::Result<T, HarnessError>;
+
+/// A signed-up, logged-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// What the transcript calls them (`alice`).
+    pub name: String,
+    pub email: String,
+    /// The Cognito id token the API's authorizer verifies.
+    pub id_token: String,
+    /// The token's `sub`: the product's owner id.
+    pub sub: String,
+}
+
+/// One answer of the API.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    pub content_type: Option<String>,
+    /// The body as JSON (`null` when empty or not JSON).
+    pub body: Value,
+}
+
+pub struct Stack {
+    pub ds: Devstack,
+    http: reqwest::Client,
+    api: String,
+    client_id: String,
+    transcript: Mutex<Vec<Value>>,
+    /// Random values seen in the run and the stable names the transcript uses for them.
+    aliases: Mutex<Vec<(String, String)>>,
+}
+
+impl Stack {
+    /// The product on the `embedded` backend, with `overrides` of the template's Parameters
+    /// (the click pipeline delivers without a batching window unless told otherwise).
+    pub async fn start(overrides: &[(&str, &str)]) -> Result<Self> {
+        let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+        let mut config = Config::for_tests(template);
+        // devstack's virtual clock: the dates a user sees (daily stats, expiry) are the same
+        // in every run, and a scenario moves time on purpose only.
+        config.clock = ClockMode::Virtual {
+            start_ms: ClockMode::VIRTUAL_EPOCH_MS,
+        };
+        config
+            .parameter_overrides
+            .insert("ClickBatchingWindowSeconds".into(), "0".into());
+        for (k, v) in overrides {
+            config
+                .parameter_overrides
+                .insert((*k).to_owned(), (*v).to_owned());
+        }
+        let ds = Devstack::start(config).await?;
+        let api = ds
+            .http_url
+            .clone()
+            .ok_or_else(|| HarnessError::Missing("the template has no HTTP API".into()))?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|source| HarnessError::Http {
+                what: "the HTTP client".into(),
+                source,
+            })?;
+        let stack_aliases = vec![(api.clone(), "[api]".to_owned())];
+        let mut stack = Self {
+            ds,
+            http,
+            api,
+            client_id: String::new(),
+            transcript: Mutex::new(Vec::new()),
+            // The API's base (its port is free, so it changes every run) is in short URLs.
+            aliases: Mutex::new(stack_aliases),
+        };
+        // The app client, found as a browser's configuration would name it: through the
+        // Cognito API, not devstack's internals.
+        let pools = stack
+            .cognito("ListUserPools", json!({"MaxResults": 10}))
+            .await?;
+        let pool = pools["UserPools"][0]["Id"]
+            .as_str()
+            .ok_or_else(|| HarnessError::Missing(format!("no user pool in {pools}")))?
+            .to_owned();
+        let clients = stack
+            .cognito(
+                "ListUserPoolClients",
+                json!({"UserPoolId": pool, "MaxResults": 10}),
+            )
+            .await?;
+        stack.client_id = clients["UserPoolClients"][0]["ClientId"]
+            .as_str()
+            .ok_or_else(|| HarnessError::Missing(format!("no app client in {clients}")))?
+            .to_owned();
+        Ok(stack)
+    }
+
+    /// A call of the Cognito API (awsJson 1.1 on the edge), unrecorded.
+    pub async fn cognito(&self, operation: &str, body: Value) -> Result<Value> {
+        let what = format!("cognito-idp {operation}");
+        let resp = self
+            .http
+            .post(&self.ds.edge_url)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "x-amz-target",
+                format!("AWSCognitoIdentityProviderService.{operation}"),
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|source| HarnessError::Http {
+                what: what.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        if status != 200 {
+            return Err(HarnessError::Refused {
+                what,
+                status,
+                body: text,
+            });
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Signs `name` up as `{name}@example.com`, confirms the address with the code Cognito
+    /// "emailed" (devstack keeps it: `GET /_devstack/cognito/messages`) and logs in with
+    /// USER_PASSWORD_AUTH. Their `sub` is called `[name]` in the transcript from then on.
+    pub async fn sign_up(&self, name: &str) -> Result<User> {
+        let email = format!("{name}@example.com");
+        let password = "Correct-Horse-42";
+        self.cognito(
+            "SignUp",
+            json!({
+                "ClientId": self.client_id,
+                "Username": email,
+                "Password": password,
+                "UserAttributes": [{"Name": "email", "Value": email}],
+            }),
+        )
+        .await?;
+        let messages: Value = self
+            .http
+            .get(format!("{}/_devstack/cognito/messages", self.ds.edge_url))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|source| HarnessError::Http {
+                what: "the emailed codes".into(),
+                source,
+            })?
+            .json()
+            .await
+            .map_err(|source| HarnessError::Http {
+                what: "the emailed codes".into(),
+                source,
+            })?;
+        let code = messages
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["destination"] == email.as_str()))
+            .and_then(|m| m["code"].as_str())
+            .ok_or_else(|| HarnessError::Missing(format!("no code was sent to {email}")))?
+            .to_owned();
+        self.cognito(
+            "ConfirmSignUp",
+            json!({"ClientId": self.client_id, "Username": email, "ConfirmationCode": code}),
+        )
+        .await?;
+        let auth = self
+            .cognito(
+                "InitiateAuth",
+                json!({
+                    "ClientId": self.client_id,
+                    "AuthFlow": "USER_PASSWORD_AUTH",
+                    "AuthParameters": {"USERNAME": email, "PASSWORD": password},
+                }),
+            )
+            .await?;
+        let id_token = auth["AuthenticationResult"]["IdToken"]
+            .as_str()
+            .ok_or_else(|| HarnessError::Missing(format!("no IdToken in {auth}")))?
+            .to_owned();
+        let user = self
+            .cognito(
+                "GetUser",
+                json!({"AccessToken": auth["AuthenticationResult"]["AccessToken"]}),
+            )
+            .await?;
+        let sub = user["UserAttributes"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["Name"] == "sub"))
+            .and_then(|a| a["Value"].as_str())
+            .ok_or_else(|| HarnessError::Missing(format!("no sub in {user}")))?
+            .to_owned();
+        self.alias(&sub, name);
+        Ok(User {
+            name: name.to_owned(),
+            email,
+            id_token,
+            sub,
+        })
+    }
+
+    /// Names a random value (a short code, an id) in the transcript: `[name]` replaces it
+    /// wherever it appears.
+    pub fn alias(&self, value: &str, name: &str) {
+        let mut aliases = self.aliases.lock().expect("aliases");
+        if !aliases.iter().any(|(v, _)| v == value) {
+            aliases.push((value.to_owned(), format!("[{name}]")));
+        }
+    }
+
+    /// Sends `method path` to the HTTP API, as `user` (a bearer id token) or anonymously,
+    /// with an optional JSON body, and records the exchange.
+    pub async fn call(
+        &self,
+        user: Option<&User>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Reply> {
+        let what = format!("{method} {path}");
+        let method_v = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| HarnessError::Missing(format!("no HTTP method {method}")))?;
+        let mut req = self.http.request(method_v, format!("{}{path}", self.api));
+        if let Some(u) = user {
+            req = req.bearer_auth(&u.id_token);
+        }
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|source| HarnessError::Http {
+            what: what.clone(),
+            source,
+        })?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let status = resp.status().as_u16();
+        let location = header("location");
+        let content_type = header("content-type");
+        let text = resp.text().await.unwrap_or_default();
+        let json_body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let mut response = json!({"status": status});
+        if let Some(l) = &location {
+            response["location"] = json!(l);
+        }
+        if let Some(ct) = &content_type
+            && !json_body.is_null()
+        {
+            response["content-type"] = json!(ct);
+        }
+        if !json_body.is_null() {
+            response["body"] = json_body.clone();
+        }
+        let mut request = json!({
+            "as": user.map_or("anonymous", |u| u.name.as_str()),
+            "call": what,
+        });
+        if let Some(b) = body {
+            request["body"] = b;
+        }
+        self.transcript
+            .lock()
+            .expect("transcript")
+            .push(json!({"request": request, "response": response}));
+        Ok(Reply {
+            status,
+            location,
+            content_type,
+            body: json_body,
+        })
+    }
+
+    /// Adds a line of the scenario's own (what it checked, a count it read) to the transcript.
+    pub fn note(&self, what: &str, value: Value) {
+        self.transcript
+            .lock()
+            .expect("transcript")
+            .push(json!({"note": what, "value": value}));
+    }
+
+    /// The transcript so far, with every aliased value replaced by its name, and times (any
+    /// member whose name ends in `At`) by `[time]`.
+    pub fn transcript(&self) -> Value {
+        let aliases = self.aliases.lock().expect("aliases").clone();
+        let mut text =
+            Value::Array(self.transcript.lock().expect("transcript").clone()).to_string();
+        // Longest first, so that a value containing another is replaced whole.
+        let mut by_len = aliases;
+        by_len.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        for (value, name) in &by_len {
+            text = text.replace(value.as_str(), name);
+        }
+        let mut v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        redact_times(&mut v);
+        v
+    }
+
+    /// Waits (at most 20 s) until devstack is idle: every queue's deliveries and every Step
+    /// Functions execution finished (`POST /_devstack/settle`, devstack's admin API).
+    pub async fn settle(&self) -> Result<()> {
+        let what = "POST /_devstack/settle".to_owned();
+        let resp = self
+            .http
+            .post(format!("{}/_devstack/settle", self.ds.edge_url))
+            .json(&json!({"timeout_ms": 20_000}))
+            .send()
+            .await
+            .map_err(|source| HarnessError::Http {
+                what: what.clone(),
+                source,
+            })?;
+        match resp.status().as_u16() {
+            200 => Ok(()),
+            status => Err(HarnessError::Refused {
+                what,
+                status,
+                body: resp.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Moves devstack's virtual clock forward by `ms` (`POST /_devstack/clock`).
+    pub async fn advance(&self, ms: i64) -> Result<()> {
+        let what = "POST /_devstack/clock".to_owned();
+        let resp = self
+            .http
+            .post(format!("{}/_devstack/clock", self.ds.edge_url))
+            .json(&json!({"advance_ms": ms}))
+            .send()
+            .await
+            .map_err(|source| HarnessError::Http {
+                what: what.clone(),
+                source,
+            })?;
+        match resp.status().as_u16() {
+            200 => Ok(()),
+            status => Err(HarnessError::Refused {
+                what,
+                status,
+                body: resp.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// The API's base URL (`http://127.0.0.1:port`), to name in notes.
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
+    pub async fn shutdown(self) {
+        self.ds.shutdown().await;
+    }
+}
+
+fn redact_times(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                if k.ends_with("At") && !v.is_null() {
+                    *v = json!("[time]");
+                } else {
+                    redact_times(v);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact_times),
+        _ => {}
+    }
+}
