@@ -34,6 +34,9 @@ pub enum HarnessError {
 
 type Result<T> = std::result::Result<T, HarnessError>;
 
+/// Every scenario user's password (it meets the template's policy).
+const PASSWORD: &str = "Correct-Horse-42";
+
 /// A signed-up, logged-in user.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -164,13 +167,12 @@ impl Stack {
     /// USER_PASSWORD_AUTH. Their `sub` is called `[name]` in the transcript from then on.
     pub async fn sign_up(&self, name: &str) -> Result<User> {
         let email = format!("{name}@example.com");
-        let password = "Correct-Horse-42";
         self.cognito(
             "SignUp",
             json!({
                 "ClientId": self.client_id,
                 "Username": email,
-                "Password": password,
+                "Password": PASSWORD,
                 "UserAttributes": [{"Name": "email", "Value": email}],
             }),
         )
@@ -202,20 +204,7 @@ impl Stack {
             json!({"ClientId": self.client_id, "Username": email, "ConfirmationCode": code}),
         )
         .await?;
-        let auth = self
-            .cognito(
-                "InitiateAuth",
-                json!({
-                    "ClientId": self.client_id,
-                    "AuthFlow": "USER_PASSWORD_AUTH",
-                    "AuthParameters": {"USERNAME": email, "PASSWORD": password},
-                }),
-            )
-            .await?;
-        let id_token = auth["AuthenticationResult"]["IdToken"]
-            .as_str()
-            .ok_or_else(|| HarnessError::Missing(format!("no IdToken in {auth}")))?
-            .to_owned();
+        let (id_token, auth) = self.initiate_auth(&email).await?;
         let user = self
             .cognito(
                 "GetUser",
@@ -235,6 +224,34 @@ impl Stack {
             id_token,
             sub,
         })
+    }
+
+    /// Logs `user` in again (USER_PASSWORD_AUTH): fresh tokens, as after their id token
+    /// expired (an hour, on devstack's clock).
+    pub async fn log_in(&self, user: &User) -> Result<User> {
+        let (id_token, _) = self.initiate_auth(&user.email).await?;
+        Ok(User {
+            id_token,
+            ..user.clone()
+        })
+    }
+
+    async fn initiate_auth(&self, email: &str) -> Result<(String, Value)> {
+        let auth = self
+            .cognito(
+                "InitiateAuth",
+                json!({
+                    "ClientId": self.client_id,
+                    "AuthFlow": "USER_PASSWORD_AUTH",
+                    "AuthParameters": {"USERNAME": email, "PASSWORD": PASSWORD},
+                }),
+            )
+            .await?;
+        let id_token = auth["AuthenticationResult"]["IdToken"]
+            .as_str()
+            .ok_or_else(|| HarnessError::Missing(format!("no IdToken in {auth}")))?
+            .to_owned();
+        Ok((id_token, auth))
     }
 
     /// Names a random value (a short code, an id) in the transcript: `[name]` replaces it
@@ -381,6 +398,21 @@ impl Stack {
                 body: resp.text().await.unwrap_or_default(),
             }),
         }
+    }
+
+    /// The WebSocket URL a browser opens to watch `code`'s counts as `user`: the WebSocket
+    /// API's stage URL with the `code` and `token` query parameters its `$connect` reads.
+    pub fn watch_url(&self, code: &str, user: &User) -> Result<String> {
+        let api = self
+            .ds
+            .stack
+            .websocket_apis
+            .first()
+            .ok_or_else(|| HarnessError::Missing("the template has no WebSocket API".into()))?;
+        Ok(format!(
+            "{}/{}?code={code}&token={}",
+            self.ds.ws_url, api.stage, user.id_token
+        ))
     }
 
     /// The API's base URL (`http://127.0.0.1:port`), to name in notes.

@@ -60,6 +60,8 @@ async fn a_link_from_creation_to_deletion() {
         resolved.location.as_deref(),
         Some("https://www.rust-lang.org/learn")
     );
+    // The click is counted behind the redirect (EventBridge, SQS, the aggregator).
+    stack.settle().await.unwrap();
 
     // A page of one, then the rest through the cursor: newest first, nothing twice.
     let page1 = stack
@@ -88,6 +90,7 @@ async fn a_link_from_creation_to_deletion() {
         .collect();
     assert_eq!(codes.len(), 2);
     assert_eq!(codes[1], code, "newest first");
+    assert_eq!(page2.body["links"][0]["clicks"], 1, "the click was counted");
     assert!(
         page2.body.get("nextCursor").is_none(),
         "two links, two pages"

@@ -49,9 +49,11 @@ impl GetLink {
             // "Not yours" answers exactly like "missing": no existence leak across tenants.
             Some(l) if l.owner == owner => l,
             _ => {
-                return Err(
-                    Problem::detail(Kind::NotFound, format!("no link {:?}", code.as_str())).into(),
-                );
+                return Err(Problem::detail(
+                    Kind::NotFound,
+                    format!("no link {:?}", code.as_str()),
+                )
+                .into());
             }
         };
         let today = now.day();

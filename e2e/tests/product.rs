@@ -1,0 +1,162 @@
+//! Scenarios across the product's parts: moderation, expiry on the virtual clock, and a
+//! click counted once and pushed to its owner's WebSocket.
+
+use e2e::Stack;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A target that looks like phishing is rejected by the moderation machine (Step Functions):
+/// the link reports why, and its short URL answers 410 Gone.
+#[tokio::test]
+async fn moderation_rejects_a_phishing_looking_url() {
+    let stack = Stack::start(&[]).await.unwrap();
+    let alice = stack.sign_up("alice").await.unwrap();
+    let created = stack
+        .call(
+            Some(&alice),
+            "POST",
+            "/links",
+            Some(json!({"url": "https://login-verify.example/phishing/account"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let code = created.body["code"].as_str().unwrap().to_owned();
+    stack.alias(&code, "code-1");
+    // Pending: nothing is served before moderation decides.
+    let early = stack
+        .call(None, "GET", &format!("/{code}"), None)
+        .await
+        .unwrap();
+    assert_ne!(early.status, 301, "an unmoderated link must not redirect");
+    stack.settle().await.unwrap();
+
+    let link = stack
+        .call(Some(&alice), "GET", &format!("/links/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(link.body["status"], "rejected", "{:?}", link.body);
+    assert!(
+        link.body["moderationReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("phishing")),
+        "{:?}",
+        link.body
+    );
+    let resolved = stack
+        .call(None, "GET", &format!("/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, 410);
+    assert_eq!(resolved.location, None);
+
+    insta::assert_json_snapshot!(stack.transcript());
+    stack.shutdown().await;
+}
+
+/// A link with an expiry redirects until then and answers 410 after, on devstack's virtual
+/// clock (moved through its admin API, not waited for).
+#[tokio::test]
+async fn a_link_expires_on_the_virtual_clock() {
+    let stack = Stack::start(&[]).await.unwrap();
+    let alice = stack.sign_up("alice").await.unwrap();
+    // The clock starts at 2026-01-01T00:00:00Z.
+    let created = stack
+        .call(
+            Some(&alice),
+            "POST",
+            "/links",
+            Some(json!({"url": "https://example.com/offer", "expiresAt": "2026-01-01T01:00:00Z"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let code = created.body["code"].as_str().unwrap().to_owned();
+    stack.alias(&code, "code-1");
+    stack.settle().await.unwrap();
+    let before = stack
+        .call(None, "GET", &format!("/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(before.status, 301);
+    stack.settle().await.unwrap();
+
+    stack.advance(2 * 3_600_000).await.unwrap();
+    let after = stack
+        .call(None, "GET", &format!("/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(after.status, 410);
+    // Two hours on, alice's id token (an hour) has expired too: she logs in again.
+    let stale = stack
+        .call(Some(&alice), "GET", &format!("/links/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(stale.status, 401);
+    let alice = stack.log_in(&alice).await.unwrap();
+    let link = stack
+        .call(Some(&alice), "GET", &format!("/links/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(link.body["status"], "expired", "{:?}", link.body);
+
+    insta::assert_json_snapshot!(stack.transcript());
+    stack.shutdown().await;
+}
+
+/// The owner watches a link over the WebSocket API; an anonymous visitor follows the short
+/// URL; the click goes EventBridge → SQS → the aggregator, is counted once, and the new count
+/// reaches the watcher within a deadline.
+#[tokio::test]
+async fn a_click_is_counted_once_and_pushed_to_the_watcher() {
+    let stack = Stack::start(&[]).await.unwrap();
+    let alice = stack.sign_up("alice").await.unwrap();
+    let created = stack
+        .call(
+            Some(&alice),
+            "POST",
+            "/links",
+            Some(json!({"url": "https://example.com/live"})),
+        )
+        .await
+        .unwrap();
+    let code = created.body["code"].as_str().unwrap().to_owned();
+    stack.alias(&code, "code-1");
+    stack.settle().await.unwrap();
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(stack.watch_url(&code, &alice).unwrap())
+        .await
+        .expect("the owner may watch");
+    let resolved = stack
+        .call(None, "GET", &format!("/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, 301);
+
+    let frame = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => break serde_json::from_str::<Value>(&t).unwrap(),
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended before a count came: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the count is pushed within 10 s");
+    assert_eq!(frame["code"], code.as_str());
+    assert_eq!(frame["clicks"], 1);
+    stack.note("frame pushed to alice's watcher", frame);
+
+    stack.settle().await.unwrap();
+    let link = stack
+        .call(Some(&alice), "GET", &format!("/links/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(link.body["clicks"], 1, "counted once: {:?}", link.body);
+
+    insta::assert_json_snapshot!(stack.transcript());
+    stack.shutdown().await;
+}
