@@ -160,3 +160,22 @@ async fn a_click_is_counted_once_and_pushed_to_the_watcher() {
     insta::assert_json_snapshot!(stack.transcript());
     stack.shutdown().await;
 }
+
+/// The HTTP API's stage throttle (the template's ThrottleRateLimit / ThrottleBurstLimit,
+/// overridden to 1 request/s with a burst of 2): a quick run of requests gets its burst
+/// through and 429 Too Many Requests after, as API Gateway answers.
+#[tokio::test]
+async fn the_gateway_throttles_past_its_burst() {
+    let stack = Stack::start(&[("ThrottleRateLimit", "1"), ("ThrottleBurstLimit", "2")])
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let r = stack.call(None, "GET", "/nothere1", None).await.unwrap();
+        statuses.push(r.status);
+    }
+    // Five requests in far less than a second: the burst of two, then throttled.
+    assert_eq!(statuses, [404, 404, 429, 429, 429]);
+    insta::assert_json_snapshot!(stack.transcript());
+    stack.shutdown().await;
+}
