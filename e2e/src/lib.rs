@@ -377,6 +377,32 @@ impl Stack {
         }
     }
 
+    /// A call of devstack's admin API (`/_devstack/...`, e.g. `/_devstack/chaos/rules`),
+    /// unrecorded: its status and JSON answer.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
+        let what = format!("{method} {path}");
+        let method_v = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| HarnessError::Missing(format!("no HTTP method {method}")))?;
+        let mut req = self
+            .http
+            .request(method_v, format!("{}{path}", self.ds.edge_url));
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|source| HarnessError::Http {
+            what: what.clone(),
+            source,
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
     /// Moves devstack's virtual clock forward by `ms` (`POST /_devstack/clock`).
     pub async fn advance(&self, ms: i64) -> Result<()> {
         let what = "POST /_devstack/clock".to_owned();

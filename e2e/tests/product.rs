@@ -179,3 +179,91 @@ async fn the_gateway_throttles_past_its_burst() {
     insta::assert_json_snapshot!(stack.transcript());
     stack.shutdown().await;
 }
+
+/// Chaos through devstack's admin API: every click message is delivered twice and half of
+/// the aggregator's deletes are lost (so messages come back after their visibility timeout,
+/// moved past on the virtual clock). The count is still exact: each click once.
+#[tokio::test]
+async fn duplicates_and_lost_deletes_leave_the_count_exact() {
+    // Up to ten receives before the DLQ: a click whose deletes are lost again and again must
+    // be counted, not parked.
+    let stack = Stack::start(&[("ClickMaxReceiveCount", "10")])
+        .await
+        .unwrap();
+    let alice = stack.sign_up("alice").await.unwrap();
+    let created = stack
+        .call(
+            Some(&alice),
+            "POST",
+            "/links",
+            Some(json!({"url": "https://example.com/chaos"})),
+        )
+        .await
+        .unwrap();
+    let code = created.body["code"].as_str().unwrap().to_owned();
+    stack.alias(&code, "code-1");
+    stack.settle().await.unwrap();
+    for rule in [
+        "queue=*ClickQueue* duplicate=every",
+        "queue=*ClickQueue* lose-delete=0.5",
+    ] {
+        let (status, armed) = stack
+            .admin("POST", "/_devstack/chaos/rules", Some(json!(rule)))
+            .await
+            .unwrap();
+        assert_eq!(status, 201, "{armed}");
+        stack.note("chaos rule armed", armed);
+    }
+
+    const CLICKS: usize = 10;
+    for _ in 0..CLICKS {
+        let r = stack
+            .call(None, "GET", &format!("/{code}"), None)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 301);
+    }
+    // Deliveries settle; lost deletes leave messages in flight until their visibility
+    // timeout (60 s) passes on the virtual clock; then they come back, and so on.
+    let mut rounds = 0;
+    let left = loop {
+        stack.settle().await.unwrap();
+        let (_, queues) = stack.admin("GET", "/_devstack/queues", None).await.unwrap();
+        let left: u64 = queues["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["name"].as_str().is_some_and(|n| n.contains("Click")))
+            .map(|q| {
+                q["visible"].as_u64().unwrap()
+                    + q["in_flight"].as_u64().unwrap()
+                    + q["delayed"].as_u64().unwrap()
+            })
+            .sum();
+        if left == 0 || rounds == 12 {
+            break left;
+        }
+        stack.advance(61_000).await.unwrap();
+        rounds += 1;
+    };
+    assert_eq!(
+        left, 0,
+        "every click message was consumed (none in the DLQ)"
+    );
+    assert!(
+        rounds > 0,
+        "some deletes were lost, so some messages came back"
+    );
+
+    let link = stack
+        .call(Some(&alice), "GET", &format!("/links/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        link.body["clicks"], CLICKS,
+        "each click counted once: {:?}",
+        link.body
+    );
+    insta::assert_json_snapshot!(stack.transcript());
+    stack.shutdown().await;
+}

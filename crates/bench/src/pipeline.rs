@@ -274,7 +274,7 @@ pub async fn run(
         for (what, d) in [
             (
                 format!(
-                    "pipeline: click_aggregator's TransactWriteItems of one click (count_click), from the bench; ~{}k earlier transactions in the engine's idempotency cache",
+                    "pipeline: click_aggregator's TransactWriteItems of one click (count_click), from the bench; ~{}k earlier tokens in the edge's ledger",
                     tokens / 1000
                 ),
                 &calls.count,
