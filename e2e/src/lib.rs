@@ -356,25 +356,8 @@ impl Stack {
     /// Waits (at most 20 s) until devstack is idle: every queue's deliveries and every Step
     /// Functions execution finished (`POST /_devstack/settle`, devstack's admin API).
     pub async fn settle(&self) -> Result<()> {
-        let what = "POST /_devstack/settle".to_owned();
-        let resp = self
-            .http
-            .post(format!("{}/_devstack/settle", self.ds.edge_url))
-            .json(&json!({"timeout_ms": 20_000}))
-            .send()
+        self.admin_ok("/_devstack/settle", json!({"timeout_ms": 20_000}))
             .await
-            .map_err(|source| HarnessError::Http {
-                what: what.clone(),
-                source,
-            })?;
-        match resp.status().as_u16() {
-            200 => Ok(()),
-            status => Err(HarnessError::Refused {
-                what,
-                status,
-                body: resp.text().await.unwrap_or_default(),
-            }),
-        }
     }
 
     /// A call of devstack's admin API (`/_devstack/...`, e.g. `/_devstack/chaos/rules`),
@@ -405,25 +388,40 @@ impl Stack {
 
     /// Moves devstack's virtual clock forward by `ms` (`POST /_devstack/clock`).
     pub async fn advance(&self, ms: i64) -> Result<()> {
-        let what = "POST /_devstack/clock".to_owned();
-        let resp = self
-            .http
-            .post(format!("{}/_devstack/clock", self.ds.edge_url))
-            .json(&json!({"advance_ms": ms}))
-            .send()
+        self.admin_ok("/_devstack/clock", json!({"advance_ms": ms}))
             .await
-            .map_err(|source| HarnessError::Http {
-                what: what.clone(),
-                source,
-            })?;
-        match resp.status().as_u16() {
-            200 => Ok(()),
-            status => Err(HarnessError::Refused {
-                what,
+    }
+
+    /// A POST of the admin API that must answer 200.
+    async fn admin_ok(&self, path: &str, body: Value) -> Result<()> {
+        match self.admin("POST", path, Some(body)).await? {
+            (200, _) => Ok(()),
+            (status, answer) => Err(HarnessError::Refused {
+                what: format!("POST {path}"),
                 status,
-                body: resp.text().await.unwrap_or_default(),
+                body: answer.to_string(),
             }),
         }
+    }
+
+    /// Creates a link to `url` as `user` (`POST /links`, recorded) and names its code
+    /// `[name]` in the transcript; the code, or an error if the API did not answer 201.
+    pub async fn create_link(&self, user: &User, url: &str, name: &str) -> Result<String> {
+        let created = self
+            .call(Some(user), "POST", "/links", Some(json!({ "url": url })))
+            .await?;
+        let code = match (created.status, created.body["code"].as_str()) {
+            (201, Some(code)) => code.to_owned(),
+            (status, _) => {
+                return Err(HarnessError::Refused {
+                    what: "POST /links".into(),
+                    status,
+                    body: created.body.to_string(),
+                });
+            }
+        };
+        self.alias(&code, name);
+        Ok(code)
     }
 
     /// The WebSocket URL a browser opens to watch `code`'s counts as `user`: the WebSocket

@@ -148,18 +148,10 @@ async fn tenants_cannot_touch_each_others_links() {
     let stack = Stack::start(&[]).await.unwrap();
     let alice = stack.sign_up("alice").await.unwrap();
     let bob = stack.sign_up("bob").await.unwrap();
-    let created = stack
-        .call(
-            Some(&alice),
-            "POST",
-            "/links",
-            Some(json!({"url": "https://example.com/alice"})),
-        )
+    let code = stack
+        .create_link(&alice, "https://example.com/alice", "alices-code")
         .await
         .unwrap();
-    assert_eq!(created.status, 201);
-    let code = created.body["code"].as_str().unwrap().to_owned();
-    stack.alias(&code, "alices-code");
     stack.settle().await.unwrap();
 
     let path = format!("/links/{code}");

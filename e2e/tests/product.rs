@@ -113,17 +113,10 @@ async fn a_link_expires_on_the_virtual_clock() {
 async fn a_click_is_counted_once_and_pushed_to_the_watcher() {
     let stack = Stack::start(&[]).await.unwrap();
     let alice = stack.sign_up("alice").await.unwrap();
-    let created = stack
-        .call(
-            Some(&alice),
-            "POST",
-            "/links",
-            Some(json!({"url": "https://example.com/live"})),
-        )
+    let code = stack
+        .create_link(&alice, "https://example.com/live", "code-1")
         .await
         .unwrap();
-    let code = created.body["code"].as_str().unwrap().to_owned();
-    stack.alias(&code, "code-1");
     stack.settle().await.unwrap();
 
     let (mut ws, _) = tokio_tungstenite::connect_async(stack.watch_url(&code, &alice).unwrap())
@@ -191,17 +184,10 @@ async fn duplicates_and_lost_deletes_leave_the_count_exact() {
         .await
         .unwrap();
     let alice = stack.sign_up("alice").await.unwrap();
-    let created = stack
-        .call(
-            Some(&alice),
-            "POST",
-            "/links",
-            Some(json!({"url": "https://example.com/chaos"})),
-        )
+    let code = stack
+        .create_link(&alice, "https://example.com/chaos", "code-1")
         .await
         .unwrap();
-    let code = created.body["code"].as_str().unwrap().to_owned();
-    stack.alias(&code, "code-1");
     stack.settle().await.unwrap();
     for rule in [
         "queue=*ClickQueue* duplicate=every",
