@@ -392,6 +392,54 @@ impl Stack {
             .await
     }
 
+    /// Arms a chaos rule through the admin API (`POST /_devstack/chaos/rules`, the compact
+    /// form, e.g. `queue=* duplicate=every`) and notes it in the transcript.
+    pub async fn chaos(&self, rule: &str) -> Result<()> {
+        match self
+            .admin("POST", "/_devstack/chaos/rules", Some(json!(rule)))
+            .await?
+        {
+            (201, armed) => {
+                self.note("chaos rule armed", armed);
+                Ok(())
+            }
+            (status, answer) => Err(HarnessError::Refused {
+                what: format!("chaos rule {rule}"),
+                status,
+                body: answer.to_string(),
+            }),
+        }
+    }
+
+    /// Lets every message of the queues whose name contains `queue` be consumed: settles,
+    /// and while messages remain (in flight after a failure or a lost delete, back after
+    /// their visibility timeout), moves the virtual clock by `step_ms` and settles again, at
+    /// most `rounds` times. The messages left (0 when drained) and the clock moves it took.
+    pub async fn drain(&self, queue: &str, step_ms: i64, rounds: usize) -> Result<(u64, usize)> {
+        let mut moves = 0;
+        loop {
+            self.settle().await?;
+            let (_, answer) = self.admin("GET", "/_devstack/queues", None).await?;
+            let left: u64 = answer["queues"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|q| q["name"].as_str().is_some_and(|n| n.contains(queue)))
+                .map(|q| {
+                    ["visible", "in_flight", "delayed"]
+                        .iter()
+                        .map(|k| q[*k].as_u64().unwrap_or(0))
+                        .sum::<u64>()
+                })
+                .sum();
+            if left == 0 || moves == rounds {
+                return Ok((left, moves));
+            }
+            self.advance(step_ms).await?;
+            moves += 1;
+        }
+    }
+
     /// A POST of the admin API that must answer 200.
     async fn admin_ok(&self, path: &str, body: Value) -> Result<()> {
         match self.admin("POST", path, Some(body)).await? {
