@@ -134,15 +134,34 @@ impl Stack {
 
     /// A call of the Cognito API (awsJson 1.1 on the edge), unrecorded.
     pub async fn cognito(&self, operation: &str, body: Value) -> Result<Value> {
-        let what = format!("cognito-idp {operation}");
+        self.aws_json(
+            "AWSCognitoIdentityProviderService",
+            "application/x-amz-json-1.1",
+            operation,
+            body,
+        )
+        .await
+    }
+
+    /// A call of the SQS API (awsJson 1.0 on the edge), unrecorded.
+    pub async fn sqs(&self, operation: &str, body: Value) -> Result<Value> {
+        self.aws_json("AmazonSQS", "application/x-amz-json-1.0", operation, body)
+            .await
+    }
+
+    async fn aws_json(
+        &self,
+        service: &str,
+        content_type: &str,
+        operation: &str,
+        body: Value,
+    ) -> Result<Value> {
+        let what = format!("{service}.{operation}");
         let resp = self
             .http
             .post(&self.ds.edge_url)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "x-amz-target",
-                format!("AWSCognitoIdentityProviderService.{operation}"),
-            )
+            .header("content-type", content_type)
+            .header("x-amz-target", format!("{service}.{operation}"))
             .body(body.to_string())
             .send()
             .await

@@ -276,3 +276,69 @@ async fn transaction_conflicts_lose_no_click() {
     insta::assert_json_snapshot!(stack.transcript());
     stack.shutdown().await;
 }
+
+/// A click that cannot be counted (every transaction conflicts, by chaos) is retried until
+/// its queue's maxReceiveCount and lands in the DLQ, uncounted; once the cause is gone (the
+/// rule removed) a redrive (SQS StartMessageMoveTask) brings it back and it is counted.
+#[tokio::test]
+async fn a_poison_click_lands_in_the_dlq_and_is_counted_after_a_redrive() {
+    let stack = Stack::start(&[]).await.unwrap();
+    let alice = stack.sign_up("alice").await.unwrap();
+    let code = stack
+        .create_link(&alice, "https://example.com/poison", "code-1")
+        .await
+        .unwrap();
+    stack.settle().await.unwrap();
+    stack
+        .chaos("id=poison table=*LinksTable* op=TransactWriteItems error=TransactionConflict")
+        .await
+        .unwrap();
+    let r = stack
+        .call(None, "GET", &format!("/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 301);
+
+    // Three receives (the template's ClickMaxReceiveCount), a visibility timeout apart.
+    let (left, _) = stack.drain("ClickQueue", 61_000, 10).await.unwrap();
+    assert_eq!(left, 0);
+    let (_, queues) = stack.admin("GET", "/_devstack/queues", None).await.unwrap();
+    let dlq = queues["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"].as_str().is_some_and(|n| n.contains("ClickDlq")))
+        .unwrap()
+        .clone();
+    assert_eq!(dlq["visible"], 1, "the click rests in the DLQ: {dlq}");
+    let link = stack
+        .call(Some(&alice), "GET", &format!("/links/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(link.body["clicks"], 0);
+
+    // The fix, then the redrive.
+    let (status, _) = stack
+        .admin("DELETE", "/_devstack/chaos/rules/poison", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let moved = stack
+        .sqs("StartMessageMoveTask", json!({"SourceArn": dlq["arn"]}))
+        .await
+        .unwrap();
+    assert!(moved["TaskHandle"].is_string(), "{moved}");
+    let (left, _) = stack.drain("Click", 61_000, 10).await.unwrap();
+    assert_eq!(left, 0, "the DLQ and the queue are empty");
+    let link = stack
+        .call(Some(&alice), "GET", &format!("/links/{code}"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        link.body["clicks"], 1,
+        "counted after the redrive: {:?}",
+        link.body
+    );
+    insta::assert_json_snapshot!(stack.transcript());
+    stack.shutdown().await;
+}
