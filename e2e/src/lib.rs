@@ -11,6 +11,7 @@
 
 use devstack::{ClockMode, Config, Devstack};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +61,10 @@ pub struct Reply {
 }
 
 pub struct Stack {
-    pub ds: Devstack,
+    /// Running until [`Stack::shutdown`].
+    ds: Option<Devstack>,
+    /// The template Parameters overridden, for the replay command a failure prints.
+    overrides: BTreeMap<String, String>,
     http: reqwest::Client,
     api: String,
     client_id: String,
@@ -88,6 +92,7 @@ impl Stack {
                 .parameter_overrides
                 .insert((*k).to_owned(), (*v).to_owned());
         }
+        let overrides = config.parameter_overrides.clone();
         let ds = Devstack::start(config).await?;
         let api = ds
             .http_url
@@ -102,7 +107,8 @@ impl Stack {
             })?;
         let stack_aliases = vec![(api.clone(), "[api]".to_owned())];
         let mut stack = Self {
-            ds,
+            ds: Some(ds),
+            overrides,
             http,
             api,
             client_id: String::new(),
@@ -159,7 +165,7 @@ impl Stack {
         let what = format!("{service}.{operation}");
         let resp = self
             .http
-            .post(&self.ds.edge_url)
+            .post(&self.ds().edge_url)
             .header("content-type", content_type)
             .header("x-amz-target", format!("{service}.{operation}"))
             .body(body.to_string())
@@ -198,7 +204,7 @@ impl Stack {
         .await?;
         let messages: Value = self
             .http
-            .get(format!("{}/_devstack/cognito/messages", self.ds.edge_url))
+            .get(format!("{}/_devstack/cognito/messages", self.ds().edge_url))
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -392,7 +398,7 @@ impl Stack {
             .map_err(|_| HarnessError::Missing(format!("no HTTP method {method}")))?;
         let mut req = self
             .http
-            .request(method_v, format!("{}{path}", self.ds.edge_url));
+            .request(method_v, format!("{}{path}", self.ds().edge_url));
         if let Some(b) = &body {
             req = req.json(b);
         }
@@ -495,14 +501,16 @@ impl Stack {
     /// API's stage URL with the `code` and `token` query parameters its `$connect` reads.
     pub fn watch_url(&self, code: &str, user: &User) -> Result<String> {
         let api = self
-            .ds
+            .ds()
             .stack
             .websocket_apis
             .first()
             .ok_or_else(|| HarnessError::Missing("the template has no WebSocket API".into()))?;
         Ok(format!(
             "{}/{}?code={code}&token={}",
-            self.ds.ws_url, api.stage, user.id_token
+            self.ds().ws_url,
+            api.stage,
+            user.id_token
         ))
     }
 
@@ -511,8 +519,52 @@ impl Stack {
         &self.api
     }
 
-    pub async fn shutdown(self) {
-        self.ds.shutdown().await;
+    /// devstack itself, for what the public interfaces do not show.
+    pub fn ds(&self) -> &Devstack {
+        self.ds.as_ref().expect("the stack runs until shutdown")
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(ds) = self.ds.take() {
+            ds.shutdown().await;
+        }
+    }
+}
+
+/// A scenario that fails leaves its journal (every delivery, response and injected fault) in
+/// `target/e2e/` and prints the `devstack replay` command that re-drives it against a build.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let Some(ds) = &self.ds else { return };
+        if !std::thread::panicking() {
+            return;
+        }
+        let scenario = std::thread::current()
+            .name()
+            .unwrap_or("scenario")
+            .replace("::", "-");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
+        let path = dir.join(format!("{scenario}.journal.jsonl"));
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, ds.chaos.journal().contents()));
+        match written {
+            Ok(()) => {
+                let path = path.canonicalize().unwrap_or(path);
+                let mut overrides = String::new();
+                for (k, v) in &self.overrides {
+                    overrides.push_str(&format!(" {k}={v}"));
+                }
+                eprintln!(
+                    "e2e: scenario {scenario} failed; its journal is {path}\n\
+                     e2e: reproduce it with: cargo run -p devstack -- replay {path} \
+                     --template template.yaml --dev --parameter-overrides{overrides}",
+                    path = path.display()
+                );
+            }
+            Err(e) => {
+                eprintln!("e2e: scenario {scenario} failed; its journal could not be written: {e}")
+            }
+        }
     }
 }
 

@@ -204,3 +204,46 @@ async fn tenants_cannot_touch_each_others_links() {
     insta::assert_json_snapshot!(stack.transcript());
     stack.shutdown().await;
 }
+
+/// A scenario that fails leaves its journal in `target/e2e/` (named after the test) for
+/// `devstack replay`: here one that panics on purpose after a click went through.
+#[test]
+fn a_failing_scenario_leaves_its_journal() {
+    let name = "deliberately_failing_scenario";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/e2e")
+        .join(format!("{name}.journal.jsonl"));
+    let _ = std::fs::remove_file(&path);
+    let failed = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let stack = Stack::start(&[]).await.unwrap();
+                let alice = stack.sign_up("alice").await.unwrap();
+                let code = stack
+                    .create_link(&alice, "https://example.com/x", "code-1")
+                    .await
+                    .unwrap();
+                stack.settle().await.unwrap();
+                stack
+                    .call(None, "GET", &format!("/{code}"), None)
+                    .await
+                    .unwrap();
+                stack.settle().await.unwrap();
+                panic!("a scenario failing on purpose");
+            })
+        })
+        .unwrap()
+        .join();
+    assert!(failed.is_err());
+    let journal = std::fs::read_to_string(&path).expect("the failed scenario's journal");
+    assert!(
+        journal.lines().any(|l| l.contains("ClickQueue")),
+        "the click's delivery is in the journal:\n{journal}"
+    );
+    let _ = std::fs::remove_file(&path);
+}
