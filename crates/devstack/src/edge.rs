@@ -245,7 +245,7 @@ async fn aws_json(
                 return dynamodb_answer(StatusCode::OK, json);
             }
             if operation == "TransactWriteItems" {
-                return transact_write(&state, &headers, body).await;
+                return transact_write(state.clone(), headers, body).await;
             }
             proxy(&state, &state.dynamodb, &headers, body).await
         }
@@ -270,10 +270,10 @@ async fn aws_json(
 
 /// A TransactWriteItems, with its `ClientRequestToken` honoured by the edge's ledger (see
 /// `idempotency.rs`).
-async fn transact_write(state: &EdgeState, headers: &HeaderMap, body: Bytes) -> Response {
+async fn transact_write(state: Arc<EdgeState>, headers: HeaderMap, body: Bytes) -> Response {
     use crate::idempotency::Plan;
     match state.tokens.plan(&body).await {
-        Plan::PassThrough => proxy(state, &state.dynamodb, headers, body).await,
+        Plan::PassThrough => proxy(&state, &state.dynamodb, &headers, body).await,
         Plan::Replay => dynamodb_answer(StatusCode::OK, "{}".to_owned()),
         Plan::Mismatch => {
             let (status, json) = crate::idempotency::mismatch();
@@ -283,9 +283,21 @@ async fn transact_write(state: &EdgeState, headers: &HeaderMap, body: Bytes) -> 
             )
         }
         Plan::Run { body, claim } => {
-            let r = proxy(state, &state.dynamodb, headers, Bytes::from(body)).await;
-            claim.finish(r.status().is_success());
-            r
+            // Its own task: a client that hangs up must not cancel the call between the
+            // engine's commit and the ledger's record of it, or the token's retry would run
+            // the transaction a second time.
+            let run = tokio::spawn(async move {
+                let r = proxy(&state, &state.dynamodb, &headers, Bytes::from(body)).await;
+                claim.finish(r.status().is_success());
+                r
+            });
+            run.await.unwrap_or_else(|e| {
+                aws_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    &format!("the transaction's task failed: {e}"),
+                )
+            })
         }
     }
 }
