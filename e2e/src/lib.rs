@@ -444,12 +444,10 @@ impl Stack {
         let mut moves = 0;
         loop {
             self.settle().await?;
-            let (_, answer) = self.admin("GET", "/_devstack/queues", None).await?;
-            let left: u64 = answer["queues"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|q| q["name"].as_str().is_some_and(|n| n.contains(queue)))
+            let left: u64 = self
+                .queues(queue)
+                .await?
+                .iter()
                 .map(|q| {
                     ["visible", "in_flight", "delayed"]
                         .iter()
@@ -463,6 +461,24 @@ impl Stack {
             self.advance(step_ms).await?;
             moves += 1;
         }
+    }
+
+    /// The queues whose name contains `part`, as `GET /_devstack/queues` describes them
+    /// (name, url, arn, visible, in_flight, delayed, dead_letter_queue).
+    pub async fn queues(&self, part: &str) -> Result<Vec<Value>> {
+        let (_, answer) = self.admin("GET", "/_devstack/queues", None).await?;
+        Ok(answer["queues"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|q| q["name"].as_str().is_some_and(|n| n.contains(part)))
+            .cloned()
+            .collect())
+    }
+
+    /// An anonymous visit of the short URL of `code` (`GET /{code}`, recorded).
+    pub async fn resolve(&self, code: &str) -> Result<Reply> {
+        self.call(None, "GET", &format!("/{code}"), None).await
     }
 
     /// A POST of the admin API that must answer 200.

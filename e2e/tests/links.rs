@@ -51,10 +51,7 @@ async fn a_link_from_creation_to_deletion() {
         (got.status, got.body["status"].as_str()),
         (200, Some("active"))
     );
-    let resolved = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let resolved = stack.resolve(&code).await.unwrap();
     assert_eq!(resolved.status, 301);
     assert_eq!(
         resolved.location.as_deref(),
@@ -107,10 +104,7 @@ async fn a_link_from_creation_to_deletion() {
         .unwrap();
     assert_eq!(patched.status, 200, "{:?}", patched.body);
     stack.settle().await.unwrap();
-    let resolved = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let resolved = stack.resolve(&code).await.unwrap();
     assert_eq!(
         resolved.location.as_deref(),
         Some("https://www.rust-lang.org/tools")
@@ -127,10 +121,7 @@ async fn a_link_from_creation_to_deletion() {
         .await
         .unwrap();
     assert_eq!(gone.status, 404);
-    let unresolved = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let unresolved = stack.resolve(&code).await.unwrap();
     assert_eq!(unresolved.status, 404);
     assert_eq!(
         unresolved.content_type.as_deref(),
@@ -188,10 +179,7 @@ async fn tenants_cannot_touch_each_others_links() {
     // Alice's link is untouched.
     let hers = stack.call(Some(&alice), "GET", &path, None).await.unwrap();
     assert_eq!(hers.body["target"], "https://example.com/alice");
-    let resolved = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let resolved = stack.resolve(&code).await.unwrap();
     assert_eq!(
         resolved.location.as_deref(),
         Some("https://example.com/alice")
@@ -229,10 +217,7 @@ fn a_failing_scenario_leaves_its_journal() {
                     .await
                     .unwrap();
                 stack.settle().await.unwrap();
-                stack
-                    .call(None, "GET", &format!("/{code}"), None)
-                    .await
-                    .unwrap();
+                stack.resolve(&code).await.unwrap();
                 stack.settle().await.unwrap();
                 panic!("a scenario failing on purpose");
             })

@@ -41,10 +41,7 @@ async fn moderation_rejects_a_phishing_looking_url() {
         "{:?}",
         link.body
     );
-    let resolved = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let resolved = stack.resolve(&code).await.unwrap();
     assert_eq!(resolved.status, 410);
     assert_eq!(resolved.location, None);
 
@@ -72,18 +69,12 @@ async fn a_link_expires_on_the_virtual_clock() {
     let code = created.body["code"].as_str().unwrap().to_owned();
     stack.alias(&code, "code-1");
     stack.settle().await.unwrap();
-    let before = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let before = stack.resolve(&code).await.unwrap();
     assert_eq!(before.status, 301);
     stack.settle().await.unwrap();
 
     stack.advance(2 * 3_600_000).await.unwrap();
-    let after = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let after = stack.resolve(&code).await.unwrap();
     assert_eq!(after.status, 410);
     // Two hours on, alice's id token (an hour) has expired too: she logs in again.
     let stale = stack
@@ -118,10 +109,7 @@ async fn a_click_is_counted_once_and_pushed_to_the_watcher() {
     let (mut ws, _) = tokio_tungstenite::connect_async(stack.watch_url(&code, &alice).unwrap())
         .await
         .expect("the owner may watch");
-    let resolved = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let resolved = stack.resolve(&code).await.unwrap();
     assert_eq!(resolved.status, 301);
 
     let frame = tokio::time::timeout(Duration::from_secs(10), async {
@@ -174,55 +162,14 @@ async fn the_gateway_throttles_past_its_burst() {
 /// moved past on the virtual clock). The count is still exact: each click once.
 #[tokio::test]
 async fn duplicates_and_lost_deletes_leave_the_count_exact() {
-    // Up to ten receives before the DLQ: a click whose deletes are lost again and again must
-    // be counted, not parked.
-    let stack = Stack::start(&[("ClickMaxReceiveCount", "10")])
-        .await
-        .unwrap();
-    let alice = stack.sign_up("alice").await.unwrap();
-    let code = stack
-        .create_link(&alice, "https://example.com/chaos", "code-1")
-        .await
-        .unwrap();
-    stack.settle().await.unwrap();
-    stack
-        .chaos("queue=*ClickQueue* duplicate=every")
-        .await
-        .unwrap();
-    stack
-        .chaos("queue=*ClickQueue* lose-delete=0.5")
-        .await
-        .unwrap();
-
-    const CLICKS: usize = 10;
-    for _ in 0..CLICKS {
-        let r = stack
-            .call(None, "GET", &format!("/{code}"), None)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 301);
-    }
-    // Lost deletes leave messages in flight until their visibility timeout (60 s) passes on
-    // the virtual clock; then they come back, and so on.
-    let (left, moves) = stack.drain("Click", 61_000, 12).await.unwrap();
-    assert_eq!(
-        left, 0,
-        "every click message was consumed (none in the DLQ)"
-    );
-    assert!(
-        moves > 0,
-        "some deletes were lost, so some messages came back"
-    );
-
-    let link = stack
-        .call(Some(&alice), "GET", &format!("/links/{code}"), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        link.body["clicks"], CLICKS,
-        "each click counted once: {:?}",
-        link.body
-    );
+    let stack = clicks_under_chaos(
+        &[
+            "queue=*ClickQueue* duplicate=every",
+            "queue=*ClickQueue* lose-delete=0.5",
+        ],
+        10,
+    )
+    .await;
     insta::assert_json_snapshot!(stack.transcript());
     stack.shutdown().await;
 }
@@ -232,49 +179,53 @@ async fn duplicates_and_lost_deletes_leave_the_count_exact() {
 /// visibility timeout, and every click is counted, once.
 #[tokio::test]
 async fn transaction_conflicts_lose_no_click() {
+    let stack = clicks_under_chaos(
+        &["table=*LinksTable* op=TransactWriteItems error=TransactionConflict nth=2"],
+        6,
+    )
+    .await;
+    insta::assert_json_snapshot!(stack.transcript());
+    stack.shutdown().await;
+}
+
+/// `clicks` visits of a new link under the chaos `rules`; asserts that some messages came
+/// back (the rules did something), that none is left or parked in the DLQ, and that each
+/// click is counted exactly once. Up to ten receives before the DLQ: a click whose delivery
+/// fails again and again must be counted, not parked.
+async fn clicks_under_chaos(rules: &[&str], clicks: usize) -> Stack {
     let stack = Stack::start(&[("ClickMaxReceiveCount", "10")])
         .await
         .unwrap();
     let alice = stack.sign_up("alice").await.unwrap();
     let code = stack
-        .create_link(&alice, "https://example.com/conflict", "code-1")
+        .create_link(&alice, "https://example.com/chaos", "code-1")
         .await
         .unwrap();
     stack.settle().await.unwrap();
-    stack
-        .chaos("table=*LinksTable* op=TransactWriteItems error=TransactionConflict nth=2")
-        .await
-        .unwrap();
-
-    const CLICKS: usize = 6;
-    for _ in 0..CLICKS {
-        let r = stack
-            .call(None, "GET", &format!("/{code}"), None)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 301);
+    for rule in rules {
+        stack.chaos(rule).await.unwrap();
     }
+    for _ in 0..clicks {
+        assert_eq!(stack.resolve(&code).await.unwrap().status, 301);
+    }
+    // Failed and undeleted messages stay in flight until their visibility timeout (60 s)
+    // passes on the virtual clock; then they come back, and so on.
     let (left, moves) = stack.drain("Click", 61_000, 12).await.unwrap();
     assert_eq!(
         left, 0,
         "every click message was consumed (none in the DLQ)"
     );
-    assert!(
-        moves > 0,
-        "conflicted clicks came back after their visibility timeout"
-    );
-
+    assert!(moves > 0, "the chaos sent some messages back");
     let link = stack
         .call(Some(&alice), "GET", &format!("/links/{code}"), None)
         .await
         .unwrap();
     assert_eq!(
-        link.body["clicks"], CLICKS,
-        "no click lost, none twice: {:?}",
+        link.body["clicks"], clicks,
+        "each click counted once: {:?}",
         link.body
     );
-    insta::assert_json_snapshot!(stack.transcript());
-    stack.shutdown().await;
+    stack
 }
 
 /// A click that cannot be counted (every transaction conflicts, by chaos) is retried until
@@ -293,23 +244,13 @@ async fn a_poison_click_lands_in_the_dlq_and_is_counted_after_a_redrive() {
         .chaos("id=poison table=*LinksTable* op=TransactWriteItems error=TransactionConflict")
         .await
         .unwrap();
-    let r = stack
-        .call(None, "GET", &format!("/{code}"), None)
-        .await
-        .unwrap();
+    let r = stack.resolve(&code).await.unwrap();
     assert_eq!(r.status, 301);
 
     // Three receives (the template's ClickMaxReceiveCount), a visibility timeout apart.
     let (left, _) = stack.drain("ClickQueue", 61_000, 10).await.unwrap();
     assert_eq!(left, 0);
-    let (_, queues) = stack.admin("GET", "/_devstack/queues", None).await.unwrap();
-    let dlq = queues["queues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["name"].as_str().is_some_and(|n| n.contains("ClickDlq")))
-        .unwrap()
-        .clone();
+    let dlq = stack.queues("ClickDlq").await.unwrap().remove(0);
     assert_eq!(dlq["visible"], 1, "the click rests in the DLQ: {dlq}");
     let link = stack
         .call(Some(&alice), "GET", &format!("/links/{code}"), None)

@@ -717,15 +717,10 @@ impl Bench {
     async fn product(&self, r: &mut Report, res: &mut Results) -> Result<()> {
         let template = self.root.join("template.yaml");
         let me = std::process::id();
-        // The template throttles each route to 50 req/s (burst 100), as deployed; the benchmark
-        // measures the resolve path, not the throttle, so it lifts the limit.
         let s = stacks::start(
             &template,
             &self.data_dir("devstack-product"),
-            &[
-                ("ThrottleRateLimit", "1000000"),
-                ("ThrottleBurstLimit", "1000000"),
-            ],
+            &stacks::UNTHROTTLED,
             self.max_instances(),
         )
         .await?;

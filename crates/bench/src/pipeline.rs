@@ -72,20 +72,7 @@ pub async fn run(
     m: &mut Measured,
 ) -> Result<()> {
     let me = std::process::id();
-    // As the product benchmark: the routes' throttles lifted (nothing here goes through the
-    // HTTP API, but the stack is the same), and no batching window.
-    let s = stacks::start_with(
-        &set.template,
-        &set.data_dir,
-        &[
-            ("ThrottleRateLimit", "1000000"),
-            ("ThrottleBurstLimit", "1000000"),
-            ("ClickBatchingWindowSeconds", "0"),
-        ],
-        set.max_instances,
-        false,
-    )
-    .await?;
+    let s = stacks::start_pipeline(&set.template, &set.data_dir, set.max_instances).await?;
     s.put_link().await?;
     let function = s.function("ClickAggregatorFunction")?;
     let queue = |id: &str| {

@@ -56,18 +56,7 @@ pub async fn run(
     m: &mut Measured,
 ) -> Result<()> {
     let me = std::process::id();
-    let s = crate::stacks::start_with(
-        &set.template,
-        &set.data_dir,
-        &[
-            ("ThrottleRateLimit", "1000000"),
-            ("ThrottleBurstLimit", "1000000"),
-            ("ClickBatchingWindowSeconds", "0"),
-        ],
-        set.max_instances,
-        false,
-    )
-    .await?;
+    let s = crate::stacks::start_pipeline(&set.template, &set.data_dir, set.max_instances).await?;
     let api =
         s.ds.stack
             .websocket_apis
@@ -172,10 +161,9 @@ pub async fn run(
     let function = s.function("ClickAggregatorFunction")?;
     let log_file = set.data_dir.join("logs").join(format!("{function}.log"));
     let mut log_from = 0;
-    let meter_at = WARMUP;
     let mut meter = None;
     for seq in 0..WARMUP + set.samples {
-        if seq == meter_at {
+        if seq == WARMUP {
             log_from = std::fs::metadata(&log_file).map_or(0, |m| m.len());
             meter = Some(Meter::start(&[me]));
         }

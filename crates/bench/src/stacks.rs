@@ -42,6 +42,25 @@ pub async fn start(
     start_with(template, data_dir, overrides, max_instances, true).await
 }
 
+/// The template deploys each route throttled to 50 req/s (burst 100); the benchmarks measure
+/// the product, not the throttle, so they lift it.
+pub const UNTHROTTLED: [(&str, &str); 2] = [
+    ("ThrottleRateLimit", "1000000"),
+    ("ThrottleBurstLimit", "1000000"),
+];
+
+/// The product on `template` as the click pipeline's benchmarks run it: unthrottled, no
+/// batching window, state in files under `data_dir` as `devstack up` keeps it.
+pub async fn start_pipeline(
+    template: &Path,
+    data_dir: &Path,
+    max_instances: Option<Option<usize>>,
+) -> Result<Running> {
+    let mut overrides = UNTHROTTLED.to_vec();
+    overrides.push(("ClickBatchingWindowSeconds", "0"));
+    start_with(template, data_dir, &overrides, max_instances, false).await
+}
+
 /// [`start`], with the state in memory or, as `devstack up` keeps it, in files under
 /// `data_dir` (wiped first).
 pub async fn start_with(
