@@ -7,6 +7,8 @@
 //! crashes and DynamoDB errors included; and the inspection commands (`journal`, `replay`,
 //! `queues`, `dlq`, `clock`, `chaos`) work against a running stack.
 
+mod common;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use chaos::journal::{Entry, Outcome, Record};
 use chaos::{Fault, Journal};
@@ -44,14 +46,7 @@ async fn start(config: Config) -> Devstack {
 }
 
 async fn dynamodb(ds: &Devstack) -> aws_sdk_dynamodb::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "x", "y", None, None, "test",
-        ))
-        .endpoint_url(&ds.edge_url)
-        .load()
-        .await;
+    let conf = common::sdk_config(&ds.edge_url).await;
     aws_sdk_dynamodb::Client::new(&conf)
 }
 

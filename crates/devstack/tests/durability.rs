@@ -5,6 +5,8 @@
 //! The stack runs on the virtual clock so that the clicks that were in flight when devstack
 //! died come back by moving the clock past their visibility timeout, not by waiting for it.
 
+mod common;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -94,14 +96,7 @@ fn children_of(parent: u32) -> Vec<u32> {
 }
 
 async fn dynamodb(edge: &str) -> aws_sdk_dynamodb::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "x", "y", None, None, "test",
-        ))
-        .endpoint_url(edge)
-        .load()
-        .await;
+    let conf = common::sdk_config(edge).await;
     aws_sdk_dynamodb::Client::new(&conf)
 }
 

@@ -1,6 +1,8 @@
 //! DynamoDB behind the edge: the template's tables exist, the AWS SDK works against the edge
 //! port, and what was written survives a restart.
 
+mod common;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use devstack::{Config, Devstack};
 
@@ -12,14 +14,7 @@ fn template() -> String {
 }
 
 async fn client(edge: &str) -> aws_sdk_dynamodb::Client {
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "x", "y", None, None, "test",
-        ))
-        .endpoint_url(edge)
-        .load()
-        .await;
+    let conf = common::sdk_config(edge).await;
     aws_sdk_dynamodb::Client::new(&conf)
 }
 

@@ -6,6 +6,8 @@
 //! safety API is retried on the virtual clock, then fails the execution as ModerationFailed.
 //! The histories are read through aws-sdk-sfn and the `devstack executions` command.
 
+mod common;
+
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use devstack::{ClockMode, Config, Devstack};
 use serde_json::{Value, json};
@@ -170,14 +172,7 @@ async fn links_are_moderated_by_the_state_machine() {
     assert_eq!(p.resolve(&down).await, 301);
 
     // The executions, through the AWS SDK.
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
-            "x", "y", None, None, "test",
-        ))
-        .endpoint_url(&p.ds.edge_url)
-        .load()
-        .await;
+    let conf = common::sdk_config(&p.ds.edge_url).await;
     let sfn = aws_sdk_sfn::Client::new(&conf);
     let machines = sfn.list_state_machines().send().await.unwrap();
     assert_eq!(machines.state_machines().len(), 1);

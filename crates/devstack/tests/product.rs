@@ -2,6 +2,8 @@
 //! link put into the table answers its redirect (and publishes the click); owner routes answer
 //! 401 without a token, and with devstack's Cognito tokens create, list and isolate tenants.
 
+mod common;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use devstack::{Config, Devstack};
 use serde_json::Value;
@@ -18,14 +20,7 @@ async fn the_product_runs_with_tenants_separated() {
         .await
         .expect("devstack runs the product");
     assert!(ds.stack.warnings.is_empty(), "{:?}", ds.stack.warnings);
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "x", "y", None, None, "test",
-        ))
-        .endpoint_url(&ds.edge_url)
-        .load()
-        .await;
+    let conf = common::sdk_config(&ds.edge_url).await;
     let ddb = aws_sdk_dynamodb::Client::new(&conf);
     let s = |v: &str| AttributeValue::S(v.into());
     let n = |v: i64| AttributeValue::N(v.to_string());

@@ -6,6 +6,8 @@
 //! fault, which drops a connection at a `@connections` POST without a close frame or
 //! `$disconnect`, so that the product must clean up the stale watcher after its 410.
 
+mod common;
+
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chaos::journal::Entry;
@@ -765,14 +767,7 @@ async fn product_stack(clock: ClockMode) -> Product {
     let ds = Devstack::start(config)
         .await
         .expect("devstack runs the product");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "x", "y", None, None, "test",
-        ))
-        .endpoint_url(&ds.edge_url)
-        .load()
-        .await;
+    let conf = common::sdk_config(&ds.edge_url).await;
     let ddb = aws_sdk_dynamodb::Client::new(&conf);
     let base = ds.http_url.clone().unwrap();
     let http = reqwest::Client::builder()
