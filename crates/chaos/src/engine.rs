@@ -30,7 +30,7 @@ use crate::rules::{
     DynamoErrorCode, Fault, Rule, RuleError, Target, TargetKind, When, matches_resource,
 };
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -204,6 +204,9 @@ pub struct Chaos {
 struct State {
     armed: Vec<Armed>,
     next_ordinal: u64,
+    /// DynamoDB calls per (table, operation) since a poller last started an invocation: the
+    /// position a DynamoDB fault is journaled with, for replay.
+    calls: HashMap<(String, String), u64>,
 }
 
 struct Armed {
@@ -516,6 +519,14 @@ impl Chaos {
         let mut fired = Vec::new();
         {
             let mut state = self.lock();
+            let call = {
+                let n = state
+                    .calls
+                    .entry((resource.to_owned(), operation.to_owned()))
+                    .or_default();
+                *n += 1;
+                *n
+            };
             for armed in &mut state.armed {
                 let Target::Table {
                     table: pattern,
@@ -547,6 +558,7 @@ impl Chaos {
                 armed.commit(resource);
                 fired.push(Fired {
                     operation: Some(operation.to_owned()),
+                    call: Some(call),
                     ..Fired::new(armed, resource)
                 });
             }
@@ -559,6 +571,10 @@ impl Chaos {
     /// id of an EventBridge invocation; empty when there are none): crash it or time it out?
     /// The first firing rule decides.
     pub fn on_invoke(&self, function: &str, message_ids: &[String]) -> Option<InvokeFault> {
+        // A new invocation: DynamoDB calls are counted from here (see `State::calls`).
+        if self.asks(Q_DYNAMODB) {
+            self.lock().calls.clear();
+        }
         if !self.asks(Q_INVOKE) {
             return None;
         }
@@ -799,6 +815,7 @@ struct Fired {
     order: Option<Vec<usize>>,
     receive_count: Option<u32>,
     detail: Option<String>,
+    call: Option<u64>,
 }
 
 impl Fired {
@@ -815,6 +832,7 @@ impl Fired {
             order: None,
             receive_count: None,
             detail: None,
+            call: None,
         }
     }
 
@@ -831,6 +849,7 @@ impl Fired {
             order: self.order,
             receive_count: self.receive_count,
             detail: self.detail,
+            call: self.call,
         }
     }
 }
@@ -838,7 +857,7 @@ impl Fired {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Journal;
+    use crate::journal::{Entry, Journal};
     use std::sync::atomic::AtomicI64;
 
     fn rule(text: &str) -> Rule {
@@ -1200,9 +1219,46 @@ mod tests {
             lines,
             [
                 r#"{"seq":1,"t":1234,"kind":"fault","rule":"dup","fault":{"type":"duplicate"},"resource":"Q","message_id":"m-1","receive_count":2}"#,
-                r#"{"seq":2,"t":1234,"kind":"fault","rule":"r2","fault":{"type":"dynamo-error","code":"InternalServerError"},"resource":"T","operation":"GetItem"}"#,
+                r#"{"seq":2,"t":1234,"kind":"fault","rule":"r2","fault":{"type":"dynamo-error","code":"InternalServerError"},"resource":"T","operation":"GetItem","call":1}"#,
             ]
         );
+    }
+
+    /// A DynamoDB fault says which call of its table and operation it answered, counted from
+    /// the latest invocation a poller started: what a replay needs to hit the same call.
+    #[test]
+    fn dynamodb_faults_carry_their_call_position() {
+        let journal = Journal::memory();
+        let c = chaos(
+            1,
+            &["table=T op=TransactWriteItems error=TransactionConflict nth=2"],
+        )
+        .with_journal(journal.clone(), || 0);
+        let calls = |ops: &[&str]| {
+            for op in ops {
+                c.on_dynamodb(Some("T"), op);
+            }
+        };
+        c.on_invoke("F", &["m-1".into()]);
+        // GetItems are counted apart: they do not move the transactions' positions.
+        calls(&[
+            "TransactWriteItems",
+            "GetItem",
+            "TransactWriteItems",
+            "TransactWriteItems",
+        ]);
+        // A new invocation counts from 1 again; the rule's own nth goes on (its 4th match).
+        c.on_invoke("F", &["m-2".into()]);
+        calls(&["TransactWriteItems"]);
+        let positions: Vec<Option<u64>> = Journal::parse(&journal.contents())
+            .unwrap()
+            .into_iter()
+            .map(|r| match r.entry {
+                Entry::Fault { call, .. } => call,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(positions, [Some(2), Some(1)]);
     }
 
     #[test]

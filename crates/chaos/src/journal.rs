@@ -106,6 +106,11 @@ pub enum Entry {
         /// What the embedder said about the occurrence (a PutEvents entry's summary).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+        /// For a DynamoDB error: which call of that table and operation it answered (1 for the
+        /// first), counted from the latest invocation a poller started, so that a replay of
+        /// that delivery injects it into the same call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<u64>,
     },
     /// EventBridge invoked a Lambda target.
     Invoke {
@@ -734,6 +739,7 @@ pub fn render_line(record: &Record) -> String {
             order,
             receive_count,
             detail,
+            call,
         } => {
             let what = match fault {
                 Fault::Delay { ms } => format!("delay {ms}ms"),
@@ -752,6 +758,9 @@ pub fn render_line(record: &Record) -> String {
             );
             if let Some(op) = operation {
                 let _ = write!(line, " op={op}");
+            }
+            if let Some(n) = call {
+                let _ = write!(line, " call={n}");
             }
             if let Some(c) = connection_id {
                 let _ = write!(line, " connection={c}");
@@ -923,6 +932,7 @@ mod tests {
                 order: None,
                 receive_count: None,
                 detail: None,
+                call: None,
             },
             Entry::Invoke {
                 bus: "default".into(),

@@ -9,7 +9,10 @@
 //! 2. The faults the journal recorded for that delivery are injected again: a `crash` or
 //!    `timeout` fault on the function with the delivery's message ids becomes the invocation's
 //!    [`lambda::InjectedFault`]; DynamoDB errors recorded while the delivery was in progress
-//!    become chaos rules (`table=T op=OP error=CODE times=N`) armed for this invocation only.
+//!    become chaos rules armed for this invocation only: each at the call it answered
+//!    (`table=T op=OP error=CODE nth=K max=1`, K counted among that table's and operation's
+//!    calls since the poller started the invocation), or, from a journal that does not say,
+//!    `times=N`.
 //! 3. The function is invoked synchronously with the recorded payload, and its outcome is
 //!    computed as the pollers compute it ([`esm::partial`] for a partial batch response)
 //!    and compared with the recorded `response`.
@@ -19,12 +22,13 @@
 //!
 //! Limits, all consequences of what a journal holds:
 //!
-//! - A DynamoDB fault names a table and an operation, not its caller nor its place among the
-//!   invocation's calls: it is attributed to the delivery whose window (from its `delivery`
-//!   to its `response` line) holds it, the latest-started one when windows overlap (pollers
-//!   on the real clock, or several mappings), and re-armed as "the first N matching calls",
-//!   which is the same call only when the original fault hit the first ones. Faults of other
-//!   callers (a gateway request) inside the window are re-injected into the delivery too.
+//! - A DynamoDB fault names a table, an operation and the call's position since a poller last
+//!   started an invocation, not its caller: it is attributed to the delivery whose window
+//!   (from its `delivery` to its `response` line) holds it, the latest-started one when
+//!   windows overlap (pollers on the real clock, or several mappings), where the position is
+//!   also counted across the overlapping invocations. On a virtual clock (one batch at a time)
+//!   it is exact. Faults of other callers (a gateway request) inside the window are
+//!   re-injected into the delivery too.
 //! - EventBridge invocations are asynchronous and their answers are not journaled: they are
 //!   replayed and reported, but there is no recorded outcome to compare with.
 //! - Only the function runs again: what the original run did around it (sends, deletes,
@@ -245,14 +249,18 @@ impl Devstack {
                     _ => None,
                 });
             let mut injected = Vec::new();
-            // DynamoDB errors: one rule per (table, operation, error), firing as many times.
-            let mut armed: Vec<(Rule, u64)> = Vec::new();
+            // DynamoDB errors: a fault journaled with its call's position is re-armed for that
+            // call only (`nth=K max=1`); an older journal's, as "the first N" of its table,
+            // operation and error.
+            let mut armed: Vec<(Rule, String)> = Vec::new();
+            let mut counted: Vec<(Rule, u64)> = Vec::new();
             for &k in owners.get(&w_index).map_or(&[][..], Vec::as_slice) {
                 let r = records[k];
                 let Entry::Fault {
                     fault,
                     resource,
                     operation,
+                    call,
                     ..
                 } = &r.entry
                 else {
@@ -267,31 +275,43 @@ impl Devstack {
                     },
                     operation: operation.clone(),
                 };
-                match armed
+                let rule = |n: usize| Rule {
+                    id: Some(format!("replay-{}-{n}", w.record.seq)),
+                    target: target.clone(),
+                    fault: fault.clone(),
+                    when: When::Every,
+                    max: None,
+                };
+                if let Some(call) = call {
+                    let rule = Rule {
+                        when: When::Nth(*call),
+                        max: Some(1),
+                        ..rule(armed.len() + counted.len() + 1)
+                    };
+                    armed.push((rule, format!("at call {call}")));
+                    continue;
+                }
+                match counted
                     .iter_mut()
                     .find(|(rule, _)| rule.target == target && rule.fault == *fault)
                 {
                     Some((_, n)) => *n += 1,
-                    None => armed.push((
-                        Rule {
-                            id: Some(format!("replay-{}-{}", w.record.seq, armed.len() + 1)),
-                            target,
-                            fault: fault.clone(),
-                            when: When::Every,
-                            max: None,
-                        },
-                        1,
-                    )),
+                    None => counted.push((rule(armed.len() + counted.len() + 1), 1)),
                 }
             }
+            armed.extend(counted.into_iter().map(|(rule, n)| {
+                (
+                    Rule {
+                        when: When::Times(n),
+                        ..rule
+                    },
+                    format!("x{n}"),
+                )
+            }));
             let mut ids = Vec::new();
-            for (rule, n) in armed {
-                let rule = Rule {
-                    when: When::Times(n),
-                    ..rule
-                };
+            for (rule, how) in armed {
                 injected.push(format!(
-                    "{} on {} x{n}",
+                    "{} on {} {how}",
                     fault_words(&rule.fault),
                     target_words(&rule.target)
                 ));
@@ -373,6 +393,7 @@ impl Devstack {
                 order: None,
                 receive_count: None,
                 detail: None,
+                call: None,
             });
             match f {
                 Fault::Timeout => InjectedFault::Timeout,
@@ -697,6 +718,7 @@ mod tests {
             order: None,
             receive_count: None,
             detail: None,
+            call: Some(1),
         }
     }
 
