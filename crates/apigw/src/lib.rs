@@ -246,9 +246,11 @@ impl HttpGateway {
                 })
             }
             Ok(_) => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
-            // Lambda throttled the invocation: API Gateway sheds it as 503.
+            // Lambda refused the invocation (throttled: a 429 from Invoke). API Gateway
+            // answers any refusal by the Lambda API with 500, as the Lambda guide's "Handling
+            // Lambda errors with an API Gateway API" documents; the 429 is not passed on.
             Err(InvokeError::Throttled { .. }) => {
-                message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
             Err(e) => {
                 tracing::error!(error = %e, function = %target.function, "integration failed");
