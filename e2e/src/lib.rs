@@ -9,6 +9,9 @@
 //! the recording with the run's random parts (short codes, user ids, times) replaced by stable
 //! names, so a snapshot of it changes only when the product's behaviour does.
 
+mod backend;
+
+pub use backend::{Backend, Moto};
 use devstack::{ClockMode, Config, Devstack};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -63,6 +66,11 @@ pub struct Reply {
 pub struct Stack {
     /// Running until [`Stack::shutdown`].
     ds: Option<Devstack>,
+    backend: Backend,
+    /// The chaos seed (`E2E_CHAOS_SEED`, 0 by default).
+    seed: u64,
+    /// The scenario's own moto server, on the `moto` backend.
+    _moto: Option<Moto>,
     /// The template Parameters overridden, for the replay command a failure prints.
     overrides: BTreeMap<String, String>,
     http: reqwest::Client,
@@ -74,11 +82,43 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// The product on the `embedded` backend, with `overrides` of the template's Parameters
-    /// (the click pipeline delivers without a batching window unless told otherwise).
+    /// The product on the backend `E2E_BACKEND` names ([`Backend`]), with `overrides` of
+    /// the template's Parameters (the click pipeline delivers without a batching window
+    /// unless told otherwise).
     pub async fn start(overrides: &[(&str, &str)]) -> Result<Self> {
+        let backend = Backend::from_env()?;
         let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
         let mut config = Config::for_tests(template);
+        let moto = match &backend {
+            Backend::Embedded => None,
+            Backend::Moto => {
+                let moto = Moto::start().await?;
+                config.dynamodb_endpoint = Some(moto.url.clone());
+                config.sqs_endpoint = Some(moto.url.clone());
+                Some(moto)
+            }
+            Backend::External { dynamodb, sqs } => {
+                config.dynamodb_endpoint = Some(dynamodb.clone());
+                config.sqs_endpoint = Some(sqs.clone());
+                None
+            }
+        };
+        // The seed of the scenario's probabilistic chaos rules (`lose-delete=0.5`): the same
+        // seed, the same faults on the same messages.
+        if let Some(seed) = std::env::var("E2E_CHAOS_SEED")
+            .ok()
+            .filter(|s| !s.is_empty())
+        {
+            config.chaos_seed = seed.parse().map_err(|_| {
+                HarnessError::Missing(format!("E2E_CHAOS_SEED={seed} is not a number"))
+            })?;
+        }
+        let seed = config.chaos_seed;
+        for (k, v) in backend.overrides() {
+            config
+                .parameter_overrides
+                .insert((*k).to_owned(), (*v).to_owned());
+        }
         // devstack's virtual clock: the dates a user sees (daily stats, expiry) are the same
         // in every run, and a scenario moves time on purpose only.
         config.clock = ClockMode::Virtual {
@@ -108,6 +148,9 @@ impl Stack {
         let stack_aliases = vec![(api.clone(), "[api]".to_owned())];
         let mut stack = Self {
             ds: Some(ds),
+            backend,
+            seed,
+            _moto: moto,
             overrides,
             http,
             api,
@@ -439,28 +482,104 @@ impl Stack {
     /// Lets every message of the queues whose name contains `queue` be consumed: settles,
     /// and while messages remain (in flight after a failure or a lost delete, back after
     /// their visibility timeout), moves the virtual clock by `step_ms` and settles again, at
-    /// most `rounds` times. The messages left (0 when drained) and the clock moves it took.
+    /// most `rounds` times. On a backend whose queues keep real time, waits instead (up to
+    /// the time `rounds` visibility timeouts take). The messages left (0 when drained) and
+    /// the clock moves (or waits) it took.
     pub async fn drain(&self, queue: &str, step_ms: i64, rounds: usize) -> Result<(u64, usize)> {
+        let real_time = self.backend.real_time_queues();
+        // The backend's visibility timeout is 2 s (`Backend::overrides`).
+        let until =
+            tokio::time::Instant::now() + std::time::Duration::from_secs(3 * rounds as u64 + 10);
         let mut moves = 0;
         loop {
             self.settle().await?;
-            let left: u64 = self
-                .queues(queue)
-                .await?
-                .iter()
-                .map(|q| {
-                    ["visible", "in_flight", "delayed"]
-                        .iter()
-                        .map(|k| q[*k].as_u64().unwrap_or(0))
-                        .sum::<u64>()
-                })
-                .sum();
-            if left == 0 || moves == rounds {
+            let left = self.left_in(queue).await?;
+            if left == 0 {
                 return Ok((left, moves));
             }
-            self.advance(step_ms).await?;
+            if real_time {
+                if tokio::time::Instant::now() >= until {
+                    return Ok((left, moves));
+                }
+                // Messages hidden by a visibility timeout on the backend's clock: wait for
+                // them to come back (the pollers see them within their polling interval).
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            } else {
+                if moves == rounds {
+                    return Ok((left, moves));
+                }
+                self.advance(step_ms).await?;
+            }
             moves += 1;
         }
+    }
+
+    /// Messages visible, in flight or delayed in the queues whose name contains `queue`.
+    async fn left_in(&self, queue: &str) -> Result<u64> {
+        Ok(self
+            .queues(queue)
+            .await?
+            .iter()
+            .map(|q| {
+                ["visible", "in_flight", "delayed"]
+                    .iter()
+                    .map(|k| q[*k].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+            })
+            .sum())
+    }
+
+    /// Moves the dead-letter queue `dlq`'s messages back to the queue that sends it its
+    /// messages, as an operator would after a fix: SQS's StartMessageMoveTask, or, on moto
+    /// (which does not implement it), receive, send and delete through the SQS API. The
+    /// number of messages moved (by hand), or 0 when a move task was started.
+    pub async fn redrive(&self, dlq: &Value) -> Result<usize> {
+        if self.backend != Backend::Moto {
+            let moved = self
+                .sqs("StartMessageMoveTask", json!({"SourceArn": dlq["arn"]}))
+                .await?;
+            return match moved["TaskHandle"].is_string() {
+                true => Ok(0),
+                false => Err(HarnessError::Missing(format!("no TaskHandle in {moved}"))),
+            };
+        }
+        let source = self
+            .queues("")
+            .await?
+            .into_iter()
+            .find(|q| q["dead_letter_queue"] == dlq["arn"])
+            .ok_or_else(|| HarnessError::Missing(format!("no queue sends to {dlq}")))?;
+        let mut moved = 0;
+        loop {
+            let got = self
+                .sqs(
+                    "ReceiveMessage",
+                    json!({"QueueUrl": dlq["url"], "MaxNumberOfMessages": 10, "VisibilityTimeout": 30}),
+                )
+                .await?;
+            let messages = got["Messages"].as_array().cloned().unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(moved);
+            }
+            for m in messages {
+                self.sqs(
+                    "SendMessage",
+                    json!({"QueueUrl": source["url"], "MessageBody": m["Body"]}),
+                )
+                .await?;
+                self.sqs(
+                    "DeleteMessage",
+                    json!({"QueueUrl": dlq["url"], "ReceiptHandle": m["ReceiptHandle"]}),
+                )
+                .await?;
+                moved += 1;
+            }
+        }
+    }
+
+    /// The backend this run uses.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
     /// The queues whose name contains `part`, as `GET /_devstack/queues` describes them
@@ -571,9 +690,14 @@ impl Drop for Stack {
                     overrides.push_str(&format!(" {k}={v}"));
                 }
                 eprintln!(
-                    "e2e: scenario {scenario} failed; its journal is {path}\n\
-                     e2e: reproduce it with: cargo run -p devstack -- replay {path} \
-                     --template template.yaml --dev --parameter-overrides{overrides}",
+                    "e2e: scenario {scenario} failed on the {backend} backend with \
+                     E2E_CHAOS_SEED={seed}; its journal is {path}\n\
+                     e2e: rerun it fault for fault: E2E_CHAOS_SEED={seed} E2E_BACKEND={backend} \
+                     cargo test -p e2e {scenario}\n\
+                     e2e: replay its deliveries against a build: cargo run -p devstack -- replay \
+                     {path} --template template.yaml --dev --parameter-overrides{overrides}",
+                    backend = self.backend.name(),
+                    seed = self.seed,
                     path = path.display()
                 );
             }

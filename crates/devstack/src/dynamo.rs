@@ -5,8 +5,10 @@
 //! every AWS API, and so that devstack can see (and inject faults into) every call. The edge
 //! answers the plainest GetItems itself, through the engine's typed API ([`get_item_here`]).
 
+use crate::external::{Endpoint, ExternalError};
 use serde_json::{Value, json};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use template::model::Table;
 
@@ -34,12 +36,44 @@ impl dynoxide::storage_backend::Clock for EngineClock {
 }
 
 pub struct Dynamo {
-    /// `http://127.0.0.1:<port>` of the engine.
+    /// `http://127.0.0.1:<port>` of the engine, or the external endpoint.
     pub endpoint: String,
-    /// The engine itself, for the reads the edge answers in this process.
-    pub engine: dynoxide::Database,
-    client: reqwest::Client,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// The engine itself, for the reads the edge answers in this process (none with an
+    /// external DynamoDB).
+    pub engine: Option<dynoxide::Database>,
+    /// Where devstack's own calls go.
+    pub target: Target,
+    _shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Where devstack's own DynamoDB calls (provisioning, Step Functions' tasks) go.
+#[derive(Clone)]
+pub enum Target {
+    /// The embedded engine's loopback server.
+    Engine { url: String, http: reqwest::Client },
+    /// `--dynamodb-endpoint`.
+    External(Arc<Endpoint>),
+}
+
+impl Target {
+    /// One call: the JSON answer, or the error's code (without its namespace), message and
+    /// HTTP status (0 when the backend did not answer).
+    pub async fn call(&self, op: &str, body: &Value) -> Result<Value, (String, String, u16)> {
+        match self {
+            Self::Engine { url, http } => call(http, url, op, body).await,
+            Self::External(e) => e
+                .call(&format!("DynamoDB_20120810.{op}"), body)
+                .await
+                .map_err(|e| match e {
+                    ExternalError::Service {
+                        code,
+                        message,
+                        status,
+                    } => (code, message, status),
+                    other => ("Transport".to_owned(), other.to_string(), 0),
+                }),
+        }
+    }
 }
 
 impl Dynamo {
@@ -115,17 +149,55 @@ impl Dynamo {
             }
         });
         Ok(Self {
+            target: Target::Engine {
+                url: endpoint.clone(),
+                http: reqwest::Client::new(),
+            },
             endpoint,
-            engine,
-            client: reqwest::Client::new(),
-            _shutdown: tx,
+            engine: Some(engine),
+            _shutdown: Some(tx),
         })
     }
 
+    /// An external DynamoDB (`--dynamodb-endpoint`): no engine here.
+    pub fn external(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint: endpoint.url.clone(),
+            engine: None,
+            target: Target::External(Arc::new(endpoint)),
+            _shutdown: None,
+        }
+    }
+
     async fn call(&self, op: &str, body: Value) -> Result<Value, (String, String)> {
-        call(&self.client, &self.endpoint, op, &body)
+        self.target
+            .call(op, &body)
             .await
             .map_err(|(code, message, _)| (code, message))
+    }
+
+    /// Waits until a table the backend is creating is ACTIVE (AWS takes seconds; the local
+    /// backends answer ACTIVE at once). TTL cannot be set before.
+    async fn until_active(&self, table: &str) -> Result<(), (String, String)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            let v = self
+                .call("DescribeTable", json!({"TableName": table}))
+                .await?;
+            if v["Table"]["TableStatus"]
+                .as_str()
+                .is_none_or(|s| s == "ACTIVE")
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err((
+                    "Timeout".into(),
+                    "the table did not become ACTIVE within 5 minutes".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// Creates `table` (keys, indexes, TTL) unless it exists already (a durable restart).
@@ -182,6 +254,11 @@ impl Dynamo {
             Ok(_) => {}
             Err((code, _)) if code == "ResourceInUseException" => return Ok(()),
             Err((code, msg)) => return Err(err(format!("{code}: {msg}"))),
+        }
+        if matches!(self.target, Target::External(_)) {
+            self.until_active(&table.name)
+                .await
+                .map_err(|(c, m)| err(format!("{c}: {m}")))?;
         }
         if let Some(ttl) = &table.ttl_attribute {
             self.call(

@@ -18,8 +18,12 @@ pub struct EdgeState {
     /// The endpoints, for `/_devstack/health`.
     pub endpoints: serde_json::Value,
     pub dynamodb: String,
-    /// The DynamoDB engine, for the GetItems the edge answers itself.
-    pub dynamodb_engine: dynoxide::Database,
+    /// The DynamoDB engine, for the GetItems the edge answers itself (none when external).
+    pub dynamodb_engine: Option<dynoxide::Database>,
+    /// `--dynamodb-endpoint`: DynamoDB requests are re-signed and forwarded there.
+    pub dynamodb_external: Option<Arc<crate::external::Endpoint>>,
+    /// `--sqs-endpoint`: SQS requests are re-signed and forwarded there.
+    pub external_sqs: Option<Arc<crate::external::RemoteSqs>>,
     /// TransactWriteItems' `ClientRequestToken`s, kept here rather than in the engine.
     pub tokens: Arc<crate::idempotency::Ledger>,
     pub events: Arc<events::EventBridge>,
@@ -234,13 +238,14 @@ async fn aws_json(
             if let Some(r) = dynamodb_fault(&state, operation, &body) {
                 return r;
             }
+            // An external DynamoDB keeps its own ClientRequestTokens.
+            if let Some(external) = &state.dynamodb_external {
+                return forward(external, &headers, body).await;
+            }
             if operation == "GetItem"
-                && let Some(json) = crate::dynamo::get_item_here(
-                    &state.dynamodb_engine,
-                    &headers,
-                    uri.query(),
-                    &body,
-                )
+                && let Some(engine) = &state.dynamodb_engine
+                && let Some(json) =
+                    crate::dynamo::get_item_here(engine, &headers, uri.query(), &body)
             {
                 return dynamodb_answer(StatusCode::OK, json);
             }
@@ -250,7 +255,15 @@ async fn aws_json(
             proxy(&state, &state.dynamodb, &headers, body).await
         }
         "AWSEvents" => answer(&state.events.dispatch(operation, &body)),
-        "AmazonSQS" => sqs_answer(&state.sqs.dispatch(operation, &body).await),
+        "AmazonSQS" => match &state.external_sqs {
+            Some(remote) => {
+                let r = forward(&remote.endpoint, &headers, body).await;
+                // A send may have made a message visible: the pollers look at once.
+                remote.poke();
+                r
+            }
+            None => sqs_answer(&state.sqs.dispatch(operation, &body).await),
+        },
         "AWSCognitoIdentityProviderService" => answer(&state.cognito.dispatch(operation, &body)),
         "AWSStepFunctions" => {
             let mut r = answer(&state.states.dispatch(operation, &body));
@@ -338,28 +351,63 @@ async fn proxy(state: &EdgeState, endpoint: &str, headers: &HeaderMap, body: Byt
         }
     }
     match req.send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            let mut out = HeaderMap::new();
-            for (k, v) in resp.headers() {
-                if matches!(
-                    k.as_str(),
-                    "content-type" | "x-amzn-requestid" | "x-amz-crc32" | "x-amzn-errortype"
-                ) {
-                    out.insert(k.clone(), v.clone());
-                }
-            }
-            let bytes = resp.bytes().await.unwrap_or_default();
-            let mut r = (status, Body::from(bytes)).into_response();
-            r.headers_mut().extend(out);
-            r
-        }
+        Ok(resp) => relay(resp).await,
         Err(e) => aws_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",
             &e.to_string(),
         ),
     }
+}
+
+/// Forwards a client's JSON-protocol request to an external backend, signed for it with
+/// devstack's credentials (the client signed it for the edge), and returns its answer as is.
+async fn forward(
+    endpoint: &crate::external::Endpoint,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    // No accept-encoding: a compressed answer would reach the client without its
+    // content-encoding header.
+    match endpoint
+        .post(
+            header("content-type").unwrap_or("application/x-amz-json-1.0"),
+            header("x-amz-target").unwrap_or_default(),
+            None,
+            body,
+        )
+        .await
+    {
+        Ok(resp) => relay(resp).await,
+        Err(e) => aws_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// A backend's answer, passed on with the headers the SDKs read.
+async fn relay(resp: reqwest::Response) -> Response {
+    let status = resp.status();
+    let mut out = HeaderMap::new();
+    for (k, v) in resp.headers() {
+        if matches!(
+            k.as_str(),
+            "content-type"
+                | "x-amzn-requestid"
+                | "x-amz-crc32"
+                | "x-amzn-errortype"
+                | "x-amzn-query-error"
+        ) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let mut r = (status, Body::from(bytes)).into_response();
+    r.headers_mut().extend(out);
+    r
 }
 
 /// An SQS answer: awsJson 1.0, and for an error the `x-amzn-query-error` header, which is how
@@ -521,6 +569,9 @@ async fn chaos_admin(State(state): State<Arc<EdgeState>>, req: Request) -> Respo
 
 /// `GET /_devstack/queues`: every queue's depth, in flight and delayed counts, and its DLQ.
 async fn queues(State(state): State<Arc<EdgeState>>) -> Response {
+    if let Some(remote) = &state.external_sqs {
+        return external_queues(&state, remote).await;
+    }
     let list = match state.sqs.list_queues() {
         Ok(l) => l,
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -542,6 +593,33 @@ async fn queues(State(state): State<Arc<EdgeState>>) -> Response {
             });
         out.push(json!({
             "name": q.name, "url": q.url, "arn": q.arn,
+            "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed,
+            "dead_letter_queue": dlq,
+        }));
+    }
+    axum::Json(json!({ "queues": out })).into_response()
+}
+
+/// `GET /_devstack/queues` with an external SQS: the stack's queues, as the backend counts
+/// their messages.
+async fn external_queues(state: &EdgeState, remote: &crate::external::RemoteSqs) -> Response {
+    let mut out = Vec::new();
+    for q in state.stack.queues.iter().filter(|q| !q.fifo) {
+        let (url, arn) = match remote.queue(&q.name) {
+            Ok(names) => names,
+            Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        };
+        let stats = match remote.stats(&q.name).await {
+            Ok(s) => s,
+            Err(e) => return problem(StatusCode::BAD_GATEWAY, &e.to_string()),
+        };
+        let dlq = q
+            .redrive
+            .as_ref()
+            .and_then(|r| remote.queue(&r.dead_letter_arn).ok())
+            .map(|(_, arn)| arn);
+        out.push(json!({
+            "name": q.name, "url": url, "arn": arn,
             "visible": stats.visible, "in_flight": stats.in_flight, "delayed": stats.delayed,
             "dead_letter_queue": dlq,
         }));
@@ -609,6 +687,13 @@ async fn peek(
     Path(name): Path<String>,
     axum::extract::Query(q): axum::extract::Query<PeekQuery>,
 ) -> Response {
+    if state.external_sqs.is_some() {
+        return problem(
+            StatusCode::NOT_IMPLEMENTED,
+            "the queues are in an external SQS (--sqs-endpoint), which offers no way to look at \
+             messages without receiving them; use its own tools",
+        );
+    }
     let messages = match state.sqs.peek(&name, q.n.clamp(1, 1000)) {
         Ok(m) => m,
         Err(sqs::SqsError::QueueDoesNotExist) => {

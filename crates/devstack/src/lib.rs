@@ -10,6 +10,7 @@
 pub mod build;
 mod dynamo;
 mod edge;
+pub mod external;
 mod idempotency;
 pub mod replay;
 mod wiring;
@@ -59,6 +60,11 @@ pub struct Config {
     /// Run the template's event source mappings (`--no-pollers` pauses them: messages stay
     /// in their queues, to be inspected or consumed by hand).
     pub pollers: bool,
+    /// `--dynamodb-endpoint`: keep the tables in this DynamoDB (moto, DynamoDB Local,
+    /// LocalStack, AWS) instead of the embedded engine.
+    pub dynamodb_endpoint: Option<String>,
+    /// `--sqs-endpoint`: keep the queues in this SQS instead of devstack's own.
+    pub sqs_endpoint: Option<String>,
 }
 
 /// What time devstack's services see.
@@ -112,6 +118,8 @@ impl Config {
             chaos_rules: Vec::new(),
             chaos_seed: 0,
             pollers: true,
+            dynamodb_endpoint: None,
+            sqs_endpoint: None,
         }
     }
 
@@ -171,6 +179,12 @@ pub enum DevstackError {
     Mapping { function: String, reason: String },
     #[error("--{flag} {name}: the template has no such function")]
     UnknownFunction { flag: &'static str, name: String },
+    #[error("the external {service} at {endpoint}: {source}")]
+    External {
+        service: &'static str,
+        endpoint: String,
+        source: external::ExternalError,
+    },
     #[error("cannot prepare the data folder {path}: {source}")]
     DataDir {
         path: String,
@@ -249,31 +263,12 @@ impl Devstack {
         })?;
         let ws_base = format!("http://{ws_addr}");
 
-        let template = template::Template::load(&config.template)?;
-        let base_dir = config
-            .template
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    p.to_path_buf()
-                }
-            })
-            .unwrap_or_else(|| PathBuf::from("."));
-        let stack = Arc::new(template::resolve(
-            &template,
-            &ResolveOptions {
-                stack_name: config.stack_name.clone(),
-                region: config.region.clone(),
-                account_id: "000000000000".into(),
-                parameter_overrides: config.parameter_overrides.clone(),
-                endpoints: Endpoints {
-                    edge: edge_url.clone(),
-                    http_api: http_base.clone(),
-                    websocket_api: ws_base.clone(),
-                },
-                base_dir,
+        let stack = Arc::new(resolve_stack(
+            &config,
+            Endpoints {
+                edge: edge_url.clone(),
+                http_api: http_base.clone(),
+                websocket_api: ws_base.clone(),
             },
         )?);
 
@@ -345,8 +340,15 @@ impl Devstack {
                 source,
             })?;
         }
-        let dynamo =
-            dynamo::Dynamo::start(dynamo_path.as_deref(), clock.clone(), deterministic).await?;
+        let signer = Arc::new(external::Signer::from_env(&config.region));
+        let dynamo = match &config.dynamodb_endpoint {
+            Some(url) => {
+                dynamo::Dynamo::external(external::Endpoint::new(url, "dynamodb", signer.clone()))
+            }
+            None => {
+                dynamo::Dynamo::start(dynamo_path.as_deref(), clock.clone(), deterministic).await?
+            }
+        };
         for t in &stack.tables {
             dynamo.provision(t).await?;
         }
@@ -401,13 +403,15 @@ impl Devstack {
                     .with_journal(journal, move || clock.now_ms()),
             )
         };
-        // FIFO queues are not emulated: the loader warned; they are left out, not half-run.
-        let queues: Vec<template::model::Queue> = stack
-            .queues
-            .iter()
-            .filter(|q| !q.fifo && !q.name.ends_with(".fifo"))
-            .cloned()
-            .collect();
+        let external_sqs = match &config.sqs_endpoint {
+            Some(url) => Some(external_sqs(url, signer.clone(), &stack).await?),
+            None => None,
+        };
+        // With an external SQS, devstack's own serves no queue of the stack.
+        let queues = match external_sqs {
+            Some(_) => Vec::new(),
+            None => standard_queues(&stack),
+        };
         let sqs = Arc::new(sqs::Sqs::open(
             (!config.in_memory).then_some(config.data_dir.as_path()),
             &queues,
@@ -416,15 +420,14 @@ impl Devstack {
             &edge_url,
             clock.clone(),
         )?);
-        // Step Functions: Tasks reach Lambda and the DynamoDB engine directly.
+        // Step Functions: Tasks reach Lambda and DynamoDB directly.
         let states = Arc::new(states::StepFunctions::open(
             &stack,
             clock.clone(),
             (!config.in_memory).then_some(config.data_dir.as_path()),
             Arc::new(wiring::StatesTasks {
                 lambda: lambda.clone(),
-                dynamodb: dynamo.endpoint.clone(),
-                http: reqwest::Client::new(),
+                dynamodb: dynamo.target.clone(),
             }),
         )?);
         let events_dir = (!config.in_memory).then(|| config.data_dir.join("events"));
@@ -442,6 +445,7 @@ impl Devstack {
         }
         events.set_targets(Arc::new(wiring::Targets {
             sqs: sqs.clone(),
+            external_sqs: external_sqs.clone(),
             lambda: lambda.clone(),
             chaos: chaos.clone(),
             clock: clock.clone(),
@@ -472,12 +476,14 @@ impl Devstack {
                     function: m.function.clone(),
                     reason: "the template has no such function".into(),
                 })?;
-            let queue =
-                sqs.queue_arn_to_name(&m.queue_arn)
-                    .ok_or_else(|| DevstackError::Mapping {
-                        function: m.function.clone(),
-                        reason: format!("no queue {} in this stack", m.queue_arn),
-                    })?;
+            let queue = match external_sqs {
+                Some(_) => queues_by_arn(&stack, &m.queue_arn),
+                None => sqs.queue_arn_to_name(&m.queue_arn),
+            }
+            .ok_or_else(|| DevstackError::Mapping {
+                function: m.function.clone(),
+                reason: format!("no queue {} in this stack", m.queue_arn),
+            })?;
             mappings.push(esm::Mapping {
                 id: format!("{}-{}", m.function, queue),
                 function: function.name.clone(),
@@ -490,9 +496,13 @@ impl Devstack {
                 enabled: m.enabled && config.pollers,
             });
         }
+        let polled: Arc<dyn esm::Queues> = match &external_sqs {
+            Some(remote) => remote.clone(),
+            None => sqs.clone(),
+        };
         let pollers = Arc::new(esm::Pollers::start(
             esm::Deps {
-                sqs: sqs.clone(),
+                sqs: polled,
                 lambda: lambda.clone(),
                 clock: clock.clone(),
                 chaos: chaos.clone(),
@@ -538,6 +548,11 @@ impl Devstack {
             endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
             dynamodb: dynamo.endpoint.clone(),
             dynamodb_engine: dynamo.engine.clone(),
+            dynamodb_external: match &dynamo.target {
+                dynamo::Target::External(e) => Some(e.clone()),
+                dynamo::Target::Engine { .. } => None,
+            },
+            external_sqs: external_sqs.clone(),
             tokens: Default::default(),
             events: events.clone(),
             sqs: sqs.clone(),
@@ -657,6 +672,116 @@ impl Drop for Devstack {
             s.abort();
         }
     }
+}
+
+/// The name of the stack's queue with this ARN.
+fn queues_by_arn(stack: &Stack, arn: &str) -> Option<String> {
+    stack
+        .queues
+        .iter()
+        .find(|q| q.arn == arn)
+        .map(|q| q.name.clone())
+}
+
+/// The template, resolved for this configuration and these endpoints.
+fn resolve_stack(config: &Config, endpoints: Endpoints) -> Result<Stack, DevstackError> {
+    let template = template::Template::load(&config.template)?;
+    let base_dir = config
+        .template
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(template::resolve(
+        &template,
+        &ResolveOptions {
+            stack_name: config.stack_name.clone(),
+            region: config.region.clone(),
+            account_id: "000000000000".into(),
+            parameter_overrides: config.parameter_overrides.clone(),
+            endpoints,
+            base_dir,
+        },
+    )?)
+}
+
+/// The template's standard queues (FIFO queues are not emulated: the loader warned; they are
+/// left out, not half-run).
+fn standard_queues(stack: &Stack) -> Vec<template::model::Queue> {
+    stack
+        .queues
+        .iter()
+        .filter(|q| !q.fifo && !q.name.ends_with(".fifo"))
+        .cloned()
+        .collect()
+}
+
+/// The external SQS of `--sqs-endpoint`, with the stack's queues created in it.
+async fn external_sqs(
+    url: &str,
+    signer: Arc<external::Signer>,
+    stack: &Stack,
+) -> Result<Arc<external::RemoteSqs>, DevstackError> {
+    let remote = Arc::new(external::RemoteSqs::new(external::Endpoint::new(
+        url, "sqs", signer,
+    )));
+    remote
+        .provision(&standard_queues(stack))
+        .await
+        .map_err(|source| DevstackError::External {
+            service: "SQS",
+            endpoint: url.to_owned(),
+            source,
+        })?;
+    Ok(remote)
+}
+
+/// What [`provision`] created (or found) in the external backends.
+#[derive(Debug, Clone, Default)]
+pub struct Provisioned {
+    pub tables: Vec<String>,
+    pub queues: Vec<String>,
+}
+
+/// `devstack provision`: creates the template's tables in `config.dynamodb_endpoint` and its
+/// queues in `config.sqs_endpoint` (whichever are set), as `devstack up` does on start, and
+/// returns. Idempotent: what exists is kept (a queue's attributes are brought to the
+/// template's). For a backend's init hook (LocalStack's `ready.d`), so that it holds the
+/// stack's resources before devstack runs.
+pub async fn provision(config: &Config) -> Result<Provisioned, DevstackError> {
+    // Physical names do not depend on the endpoints; these are placeholders.
+    let local = "http://127.0.0.1:0".to_owned();
+    let stack = resolve_stack(
+        config,
+        Endpoints {
+            edge: local.clone(),
+            http_api: local.clone(),
+            websocket_api: local,
+        },
+    )?;
+    let signer = Arc::new(external::Signer::from_env(&config.region));
+    let mut out = Provisioned::default();
+    if let Some(url) = &config.dynamodb_endpoint {
+        let dynamo =
+            dynamo::Dynamo::external(external::Endpoint::new(url, "dynamodb", signer.clone()));
+        for t in &stack.tables {
+            dynamo.provision(t).await?;
+            out.tables.push(t.name.clone());
+        }
+    }
+    if let Some(url) = &config.sqs_endpoint {
+        external_sqs(url, signer, &stack).await?;
+        out.queues = standard_queues(&stack)
+            .into_iter()
+            .map(|q| q.name)
+            .collect();
+    }
+    Ok(out)
 }
 
 /// A function's environment: the template's (resolved) variables, then what Lambda itself

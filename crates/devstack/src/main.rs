@@ -34,6 +34,10 @@ struct Cli {
 enum Command {
     /// Build the functions, start every service, and serve until Ctrl-C.
     Up(Box<UpArgs>),
+    /// Create the template's tables and queues in external backends (--dynamodb-endpoint,
+    /// --sqs-endpoint), as `devstack up` does on start, and exit: for a backend's init hook.
+    /// Idempotent.
+    Provision(ProvisionArgs),
     /// Invoke a function of a running devstack through its Lambda API.
     Invoke {
         /// Function name (or logical id, as the template names it).
@@ -192,6 +196,22 @@ struct ReplayArgs {
     json: bool,
 }
 
+#[derive(clap::Args)]
+struct ProvisionArgs {
+    #[arg(long, short, default_value = "template.yaml")]
+    template: PathBuf,
+    /// The stack name `devstack up` will run with (physical names derive from it).
+    #[arg(long, default_value = "devstack")]
+    stack_name: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Template parameters, as KEY=VALUE.
+    #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
+    parameter_overrides: Vec<String>,
+    #[command(flatten)]
+    backends: Backends,
+}
+
 #[derive(Subcommand)]
 enum DlqCommand {
     /// Show a queue's oldest messages without receiving them.
@@ -309,6 +329,23 @@ struct UpArgs {
     /// Do not run the event source mappings: messages stay in their queues.
     #[arg(long)]
     no_pollers: bool,
+    #[command(flatten)]
+    backends: Backends,
+}
+
+/// Where DynamoDB and SQS live, when not in devstack.
+#[derive(clap::Args)]
+struct Backends {
+    /// Keep the template's tables in this DynamoDB instead of the embedded engine: moto
+    /// (http://127.0.0.1:5000), DynamoDB Local (http://127.0.0.1:8000), LocalStack, or AWS
+    /// (https://dynamodb.us-east-1.amazonaws.com, with credentials in AWS_* variables).
+    /// Functions still call the edge, which forwards after chaos has had its say.
+    #[arg(long, value_name = "URL")]
+    dynamodb_endpoint: Option<String>,
+    /// Keep the template's queues in this SQS instead of devstack's own; the event source
+    /// mappings poll it, still through chaos and the journal.
+    #[arg(long, value_name = "URL")]
+    sqs_endpoint: Option<String>,
 }
 
 fn pairs(items: &[String], what: &str) -> Result<BTreeMap<String, String>> {
@@ -326,6 +363,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => up(*args).await,
+        Command::Provision(args) => provision(args).await,
         Command::Invoke {
             function,
             payload,
@@ -405,6 +443,8 @@ async fn up(a: UpArgs) -> Result<()> {
         chaos_rules: Vec::new(),
         chaos_seed: 0,
         pollers: !a.no_pollers,
+        dynamodb_endpoint: a.backends.dynamodb_endpoint.clone(),
+        sqs_endpoint: a.backends.sqs_endpoint.clone(),
     };
     let mut config = config;
     let mut seed = a.chaos_seed;
@@ -422,9 +462,47 @@ async fn up(a: UpArgs) -> Result<()> {
         .await
         .with_context(|| format!("devstack could not start {}", a.template.display()))?;
     print_banner(&ds);
+    for (service, url) in [
+        ("DynamoDB", &a.backends.dynamodb_endpoint),
+        ("SQS", &a.backends.sqs_endpoint),
+    ] {
+        if let Some(url) = url {
+            say!("  {service} is external: {url} (forwarded through the edge)");
+        }
+    }
     wait_for_signal().await;
     say!("devstack: stopping functions and flushing state");
     ds.shutdown().await;
+    Ok(())
+}
+
+async fn provision(a: ProvisionArgs) -> Result<()> {
+    if a.backends.dynamodb_endpoint.is_none() && a.backends.sqs_endpoint.is_none() {
+        bail!("nothing to provision: name --dynamodb-endpoint and/or --sqs-endpoint");
+    }
+    let config = Config {
+        stack_name: a.stack_name,
+        region: a.region,
+        parameter_overrides: pairs(&a.parameter_overrides, "parameter")?,
+        dynamodb_endpoint: a.backends.dynamodb_endpoint.clone(),
+        sqs_endpoint: a.backends.sqs_endpoint.clone(),
+        ..Config::new(&a.template)
+    };
+    let done = devstack::provision(&config)
+        .await
+        .with_context(|| format!("provisioning {}", a.template.display()))?;
+    for t in &done.tables {
+        println!(
+            "table {t} in {}",
+            a.backends.dynamodb_endpoint.as_deref().unwrap_or_default()
+        );
+    }
+    for q in &done.queues {
+        println!(
+            "queue {q} in {}",
+            a.backends.sqs_endpoint.as_deref().unwrap_or_default()
+        );
+    }
     Ok(())
 }
 

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Delivers what an EventBridge rule matched to its target.
 pub struct Targets {
     pub sqs: Arc<sqs::Sqs>,
+    /// `--sqs-endpoint`: the queues live there instead.
+    pub external_sqs: Option<Arc<crate::external::RemoteSqs>>,
     pub lambda: lambda::LambdaService,
     pub chaos: Arc<Chaos>,
     pub clock: SharedClock,
@@ -22,12 +24,16 @@ pub struct Targets {
 
 impl Targets {
     fn record(&self, entry: &Entry) {
-        let journal = self.chaos.journal();
-        if journal.is_enabled()
-            && let Err(e) = journal.record(self.clock.now_ms(), entry)
-        {
-            tracing::warn!(error = %e, "journal write failed");
-        }
+        record(&self.chaos, &self.clock, entry);
+    }
+}
+
+fn record(chaos: &Chaos, clock: &SharedClock, entry: &Entry) {
+    let journal = chaos.journal();
+    if journal.is_enabled()
+        && let Err(e) = journal.record(clock.now_ms(), entry)
+    {
+        tracing::warn!(error = %e, "journal write failed");
     }
 }
 
@@ -35,6 +41,35 @@ impl events::Targets for Targets {
     fn deliver(&self, d: events::Delivery) {
         let service = d.target_arn.split(':').nth(2).unwrap_or_default();
         match service {
+            // An external queue answers over the network: sent in the background, journaled
+            // when it has answered.
+            "sqs" if self.external_sqs.is_some() => {
+                let remote = self.external_sqs.as_ref().expect("checked");
+                let queue = d
+                    .target_arn
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let (chaos, clock) = (self.chaos.clone(), self.clock.clone());
+                let rule = d.rule_name.clone();
+                remote.send_later(&d.target_arn, d.input, move |sent| match sent {
+                    Ok((message_id, md5)) => record(
+                        &chaos,
+                        &clock,
+                        &Entry::Send {
+                            queue,
+                            message_id,
+                            md5,
+                            body: None,
+                        },
+                    ),
+                    Err(e) => tracing::warn!(
+                        rule = %rule, queue = %queue, error = %e,
+                        "EventBridge could not deliver to its SQS target"
+                    ),
+                });
+            }
             // Synchronous: the message is durable before PutEvents answers its caller.
             "sqs" => match self
                 .sqs
@@ -101,13 +136,11 @@ impl events::Targets for Targets {
 }
 
 /// What Step Functions' Task states call: Lambda functions through the Lambda service (as
-/// the Invoke API does), and DynamoDB straight at the engine (not through the edge, so chaos
-/// rules on tables do not apply to them).
+/// the Invoke API does), and DynamoDB straight at the engine or the external backend (not
+/// through the edge, so chaos rules on tables do not apply to them).
 pub struct StatesTasks {
     pub lambda: lambda::LambdaService,
-    /// The DynamoDB engine's endpoint.
-    pub dynamodb: String,
-    pub http: reqwest::Client,
+    pub dynamodb: crate::dynamo::Target,
 }
 
 impl states::Tasks for StatesTasks {
@@ -155,7 +188,8 @@ impl states::Tasks for StatesTasks {
     fn dynamodb(&self, operation: &str, request: Value) -> states::TaskFuture<'_, Value> {
         let op = operation.to_owned();
         Box::pin(async move {
-            crate::dynamo::call(&self.http, &self.dynamodb, &op, &request)
+            self.dynamodb
+                .call(&op, &request)
                 .await
                 .map_err(|(code, message, status)| states::TaskError::Service {
                     // The engine unreachable is DynamoDB failing, as far as a state machine
@@ -268,8 +302,8 @@ impl Activity {
         }
     }
 
-    fn idle(&self) -> bool {
-        self.pollers.idle() && self.states.is_idle()
+    async fn idle(&self) -> bool {
+        self.states.is_idle() && self.pollers.idle().await
     }
 
     /// Waits (real time, at most `deadline`) until the event source mappings have nothing
@@ -279,9 +313,9 @@ impl Activity {
         let until = tokio::time::Instant::now() + deadline;
         loop {
             // Twice, a little apart: a batch's deletes and the next receive are not one step.
-            if self.idle() {
+            if self.idle().await {
                 tokio::time::sleep(step).await;
-                if self.idle() {
+                if self.idle().await {
                     return true;
                 }
             }

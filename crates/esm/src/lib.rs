@@ -19,6 +19,9 @@
 //! same batches in the same order every time.
 
 mod event;
+mod queues;
+
+pub use queues::{QueueError, QueueFuture, Queues};
 
 use bytes::Bytes;
 use chaos::journal::{Delivered, Entry, Outcome};
@@ -26,7 +29,7 @@ use chaos::{Chaos, InvokeFault};
 use clock::SharedClock;
 use lambda::{InjectedFault, InvokeError, InvokeRequest, LambdaService};
 use serde_json::Value;
-use sqs::{Received, Sqs};
+use sqs::Received;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -63,7 +66,8 @@ pub struct Mapping {
 /// What the pollers work with.
 #[derive(Clone)]
 pub struct Deps {
-    pub sqs: Arc<Sqs>,
+    /// devstack's SQS, or an external one.
+    pub sqs: Arc<dyn Queues>,
     pub lambda: LambdaService,
     pub clock: SharedClock,
     pub chaos: Arc<Chaos>,
@@ -151,22 +155,26 @@ impl Pollers {
     /// mapped queue has a visible message: what a test waits for after sending or moving the
     /// clock. A batch waiting in a batching window that has not closed yet does not count
     /// (its messages are in flight until then).
-    pub fn idle(&self) -> bool {
+    pub async fn idle(&self) -> bool {
         let now = self.inner.deps.clock.now_ms();
-        self.busy() == 0
-            && self
+        if self.busy() != 0
+            || self
                 .inner
                 .windows
                 .iter()
-                .all(|w| w.load(Ordering::SeqCst) > now)
-            && self.mappings.iter().filter(|m| m.enabled).all(|m| {
-                self.inner
-                    .deps
-                    .sqs
-                    .stats(&m.queue)
-                    .map(|s| s.visible == 0)
-                    .unwrap_or(true)
-            })
+                .any(|w| w.load(Ordering::SeqCst) <= now)
+        {
+            return false;
+        }
+        for m in self.mappings.iter().filter(|m| m.enabled) {
+            match self.inner.deps.sqs.has_visible(&m.queue).await {
+                Ok(false) => {}
+                Ok(true) => return false,
+                // Unreachable (an external service down): nothing this side can wait for.
+                Err(e) => tracing::warn!(queue = %m.queue, error = %e, "queue depth unknown"),
+            }
+        }
+        true
     }
 
     /// Stops the pollers (a batch being delivered is abandoned: its messages come back after
@@ -232,7 +240,7 @@ async fn gather(inner: &Inner, m: &Mapping, slot: usize) -> Vec<Received> {
         tokio::pin!(woken);
         woken.as_mut().enable();
         let want = (m.batch_size - batch.len()).min(RECEIVE_MAX);
-        let got = match d.sqs.receive_with_moves(&m.queue, want, None) {
+        let got = match d.sqs.receive(&m.queue, want).await {
             Ok((got, moved)) => {
                 for mv in moved {
                     record(
@@ -304,7 +312,11 @@ async fn deliver_batch(inner: &Inner, m: &Mapping, batch: Vec<Received>) {
         if plan.delay_ms > 0 {
             // Held back: visible again once the delay has passed on devstack's clock.
             let secs = plan.delay_ms.div_ceil(1000).min(43_200) as u32;
-            if let Err(e) = d.sqs.change_visibility(&m.queue, &r.receipt_handle, secs) {
+            if let Err(e) = d
+                .sqs
+                .change_visibility(&m.queue, &r.receipt_handle, secs)
+                .await
+            {
                 tracing::warn!(error = %e, "delay could not be applied");
             }
             continue;
@@ -433,7 +445,7 @@ async fn invoke_batch(inner: &Inner, m: &Mapping, records: &[Received]) {
         if d.chaos.on_batch_done(&m.queue, &r.message_id) {
             continue; // the delete is lost: the message comes back after its timeout
         }
-        match d.sqs.delete(&m.queue, &r.receipt_handle) {
+        match d.sqs.delete(&m.queue, &r.receipt_handle).await {
             Ok(()) => record(
                 inner,
                 &Entry::Delete {
@@ -499,6 +511,7 @@ pub fn partial(payload: &[u8], ids: &[String]) -> Outcome {
 mod tests {
     use super::*;
     use clock::ManualClock;
+    use sqs::Sqs;
     use std::collections::BTreeMap;
 
     /// Pollers of one queue `q` with a five-second window, for function `f`, which is
@@ -581,18 +594,18 @@ mod tests {
         })
         .await;
         assert!(
-            pollers.idle(),
+            pollers.idle().await,
             "a window that is not due is nothing to wait for"
         );
         clock.advance(4_999);
-        assert!(pollers.idle());
+        assert!(pollers.idle().await);
         // Due: not idle, even before the poller has woken up to deliver it, so that a settle
         // right after moving the clock waits for the batch.
         clock.advance(1);
-        assert!(!pollers.idle(), "a due window is work to do");
+        assert!(!pollers.idle().await, "a due window is work to do");
         pollers.wake();
         until("the batch is delivered", || pollers.busy() == 1).await;
-        assert!(!pollers.idle());
+        assert!(!pollers.idle().await);
     }
 
     #[tokio::test]
@@ -611,11 +624,11 @@ mod tests {
         .await;
         clock.advance(4_999);
         assert!(
-            pollers.idle(),
+            pollers.idle().await,
             "the window ends at 9000, five seconds after the message"
         );
         clock.advance(1);
-        assert!(!pollers.idle());
+        assert!(!pollers.idle().await);
     }
 
     fn ids() -> Vec<String> {

@@ -25,7 +25,8 @@ mod store;
 pub use awsjson::Answer;
 pub use error::{SqsError, query_error};
 pub use message::{
-    AttributeValue, MessageAttributeValue, MessageAttributes, md5_of_attributes, md5_of_body,
+    AttributeValue, MessageAttributeValue, MessageAttributes, attributes_from_json,
+    md5_of_attributes, md5_of_body,
 };
 
 use attributes::{QueueAttrs, RedrivePolicy};

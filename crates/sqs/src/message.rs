@@ -324,8 +324,8 @@ pub(crate) fn md5_of_trace_header(trace: &str) -> String {
     md5_of_attributes([(&name, &value)]).unwrap_or_default()
 }
 
-/// The stored (wire) form of attributes back as values.
-pub(crate) fn attributes_from_json(text: &str) -> MessageAttributes {
+/// The wire form of attributes (also how the store keeps them) back as values.
+pub fn attributes_from_json(text: &str) -> MessageAttributes {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) else {
         return MessageAttributes::new();
     };

@@ -365,6 +365,42 @@ fn parameter_overrides_change_values() {
     );
 }
 
+/// `RedirectReservedConcurrency`: -1 (the default) leaves the property out through
+/// `!If [.., !Ref AWS::NoValue]`, so the redirect function is unreserved like the others; 0
+/// (the kill switch) and a cap reach the model as numbers, on the redirect function only.
+#[test]
+fn redirect_reserved_concurrency_is_absent_unless_set() {
+    let reserved = |overrides: &[(&str, &str)]| -> Vec<(String, Option<u32>)> {
+        product(overrides)
+            .unwrap()
+            .functions
+            .iter()
+            .filter(|f| f.reserved_concurrency.is_some() || f.logical_id == "ResolveLinkFunction")
+            .map(|f| (f.logical_id.clone(), f.reserved_concurrency))
+            .collect()
+    };
+    let resolve = |n| vec![("ResolveLinkFunction".to_owned(), n)];
+    assert_eq!(reserved(&[]), resolve(None));
+    assert_eq!(
+        reserved(&[("RedirectReservedConcurrency", "-1")]),
+        resolve(None)
+    );
+    assert_eq!(
+        reserved(&[("RedirectReservedConcurrency", "0")]),
+        resolve(Some(0))
+    );
+    assert_eq!(
+        reserved(&[("RedirectReservedConcurrency", "25")]),
+        resolve(Some(25))
+    );
+    assert_eq!(
+        product(&[("RedirectReservedConcurrency", "-2")])
+            .unwrap_err()
+            .to_string(),
+        "parameter RedirectReservedConcurrency: value -2 is below the MinValue -1"
+    );
+}
+
 #[test]
 fn bad_overrides_are_errors() {
     for (overrides, expected) in [
