@@ -1,6 +1,8 @@
 //! Scenarios across the product's parts: moderation, expiry on the virtual clock, and a
 //! click counted once and pushed to its owner's WebSocket.
 
+mod common;
+
 use e2e::Stack;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -134,14 +136,7 @@ async fn a_click_is_counted_once_and_pushed_to_the_watcher() {
         .unwrap();
     assert_eq!(link.body["clicks"], 1, "counted once: {:?}", link.body);
 
-    // The frame's `today` is the day of the message's SentTimestamp: on a backend whose
-    // queues keep real time, that is the machine's date, not the virtual clock's (see the
-    // backend exceptions in e2e/README.md).
-    let mut settings = insta::Settings::clone_current();
-    if stack.backend().real_time_queues() {
-        settings.set_snapshot_suffix("real-time-queues");
-    }
-    settings.bind(|| insta::assert_json_snapshot!(stack.transcript()));
+    common::assert_transcript_with_frames!(stack);
     stack.shutdown().await;
 }
 
@@ -260,6 +255,29 @@ async fn a_poison_click_lands_in_the_dlq_and_is_counted_after_a_redrive() {
     assert_eq!(left, 0);
     let dlq = stack.queues("ClickDlq").await.unwrap().remove(0);
     assert_eq!(dlq["visible"], 1, "the click rests in the DLQ: {dlq}");
+    // What rests there, read through the SQS API (and left visible for the redrive): the
+    // click event as EventBridge delivered it.
+    let parked = stack
+        .sqs(
+            "ReceiveMessage",
+            json!({"QueueUrl": dlq["url"], "VisibilityTimeout": 0, "MaxNumberOfMessages": 10}),
+        )
+        .await
+        .unwrap();
+    let messages = parked["Messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(messages.len(), 1, "{parked}");
+    let event: Value = serde_json::from_str(messages[0]["Body"].as_str().unwrap()).unwrap();
+    assert_eq!(event["detail-type"], "link.clicked");
+    assert_eq!(event["detail"]["code"], code.as_str());
+    for (value, name) in [
+        (&event["id"], "event-1"),
+        (&event["detail"]["clickId"], "click-1"),
+    ] {
+        if let Some(v) = value.as_str() {
+            stack.alias(v, name);
+        }
+    }
+    stack.note("the DLQ's message", event);
     let link = stack
         .call(Some(&alice), "GET", &format!("/links/{code}"), None)
         .await
