@@ -509,7 +509,7 @@ async fn scenarios_pass_on_localstack() {
     let mut scenarios = tokio::process::Command::new(env!("CARGO"));
     scenarios
         .args([
-            "test", "-p", "e2e", "--test", "links", "--test", "product", "--test", "limits",
+            "test", "-p", "e2e", "--test", "links", "--test", "flows", "--test", "limits",
         ])
         .current_dir(repo())
         .env("E2E_BACKEND", "external")

@@ -29,7 +29,7 @@ fn the_walkthroughs_bug_still_applies() {
 #[test]
 fn the_walkthrough_names_what_exists() {
     let doc = std::fs::read_to_string(repo().join("docs/reproducing-a-bug.md")).unwrap();
-    let scenarios = std::fs::read_to_string(repo().join("e2e/tests/product.rs")).unwrap();
+    let scenarios = std::fs::read_to_string(repo().join("e2e/tests/flows.rs")).unwrap();
     assert!(scenarios.contains("async fn transaction_conflicts_lose_no_click()"));
     assert!(doc.contains("transaction_conflicts_lose_no_click"));
     // The replay flags it gives are the ones the harness prints for that scenario.
