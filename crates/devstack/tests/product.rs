@@ -195,3 +195,57 @@ async fn the_product_runs_with_tenants_separated() {
     );
     ds.shutdown().await;
 }
+
+/// CodeDeploy's PreTraffic hook runs on devstack as an ordinary function that nothing invokes
+/// by itself. Invoked by hand it does its whole smoke test against the stack: writes the canary
+/// link, invokes the redirect function's version (`!Ref ResolveLinkFunction.Version`, the
+/// local `:1`) and checks its redirect. Only its report fails, as devstack has no CodeDeploy:
+/// the error names the verdict it could not deliver.
+#[tokio::test]
+async fn the_pre_traffic_hook_smoke_tests_the_local_redirect() {
+    let template = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let ds = Devstack::start(Config::for_tests(template))
+        .await
+        .expect("devstack runs the product");
+    let hook = ds
+        .stack
+        .functions
+        .iter()
+        .find(|f| f.logical_id == "PreTrafficHookFunction")
+        .expect("the hook is in the stack");
+    assert_eq!(hook.name, "CodeDeployHook_devstack_preTraffic");
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            ds.edge_url, hook.name
+        ))
+        .json(&serde_json::json!({
+            "DeploymentId": "d-LOCAL0001",
+            "LifecycleEventHookExecutionId": "local-execution-1",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-amz-function-error"], "Unhandled");
+    let error: Value = r.json().await.unwrap();
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(
+        message.starts_with("PutLifecycleEventHookExecutionStatus (Succeeded) failed"),
+        "{error}"
+    );
+
+    let clicks: Vec<Value> = ds
+        .events
+        .accepted()
+        .into_iter()
+        .filter(|e| e["detail-type"] == "link.clicked")
+        .collect();
+    assert_eq!(clicks.len(), 1, "{clicks:?}");
+    assert_eq!(clicks[0]["detail"]["code"], "_canary");
+    assert_eq!(
+        clicks[0]["detail"]["userAgent"],
+        "url-shortener-pre-traffic-hook"
+    );
+    ds.shutdown().await;
+}

@@ -44,6 +44,12 @@ pub const RESERVED: &[&str] = &[
     "sitemap",
 ];
 
+/// The code of the deployment canary: the link that the PreTraffic hook resolves through the
+/// new version of the redirect function before CodeDeploy shifts traffic to it. No user can be
+/// handed it: generated codes have no `_`, and `alias` refuses it (in any case) as reserved;
+/// `parse` accepts it, so the redirect serves it as it serves any link.
+pub const CANARY: &str = "_canary";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
     #[error("alias must be {ALIAS_MIN} to {ALIAS_MAX} characters long, got {0}")]
@@ -106,20 +112,26 @@ impl ShortCode {
         {
             return Err(CodeError::Character(c));
         }
-        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)) {
+        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)) || CANARY.eq_ignore_ascii_case(s) {
             return Err(CodeError::Reserved(s.to_owned()));
         }
         Ok(Self(s.to_owned()))
     }
 
     /// A code as it appears in a path or a stored key. Accepts everything `alias` accepts plus
-    /// generated codes (which are 7 characters and never reserved), so that a lookup can refuse
-    /// garbage before it reaches the table.
+    /// generated codes (which are 7 characters and never reserved) and [`CANARY`], so that a
+    /// lookup can refuse garbage before it reaches the table.
     pub fn parse(s: &str) -> Result<Self, CodeError> {
-        if s.len() == GENERATED_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if s == CANARY || (s.len() == GENERATED_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
             return Ok(Self(s.to_owned()));
         }
         Self::alias(s)
+    }
+
+    /// The deployment canary's code, [`CANARY`].
+    pub fn canary() -> Self {
+        Self(CANARY.to_owned())
     }
 
     pub fn as_str(&self) -> &str {
@@ -222,6 +234,19 @@ mod tests {
             ShortCode::alias("HEALTH"),
             Err(CodeError::Reserved(_))
         ));
+    }
+
+    #[test]
+    fn the_canary_code_resolves_but_no_user_can_take_it() {
+        assert_eq!(ShortCode::parse(CANARY), Ok(ShortCode::canary()));
+        for taken in [CANARY, "_Canary", "_CANARY"] {
+            assert_eq!(
+                ShortCode::alias(taken),
+                Err(CodeError::Reserved(taken.into()))
+            );
+        }
+        // Only the exact code is let through parse: a case variant is just a reserved alias.
+        assert!(ShortCode::parse("_Canary").is_err());
     }
 
     #[test]

@@ -334,6 +334,20 @@ impl Store {
         }
     }
 
+    /// Writes `link` whole, replacing whatever item its code has. Only for the deployment
+    /// canary (`domain::code::CANARY`), which no owner edits, so no conditional write of an
+    /// owner's can be lost to it; owners' links go through `create_link` and `update_link`.
+    pub async fn put_link(&self, link: &Link) -> Result<(), StoreError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(link.to_item()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::sdk("PutItem", e))
+    }
+
     /// Undoes a create whose `link.created` could not be published, so that no link is left
     /// unmoderated; the client retries (with the same idempotency key, safely).
     pub async fn remove_created(

@@ -82,6 +82,12 @@ pub(crate) fn implicit_rest_api(logical_id: &str) -> Identity {
     .open()
 }
 
+/// A resource SAM generates whose type devstack does not model: an opaque physical id, as
+/// CloudFormation would name it.
+pub(crate) fn implicit(stack: &str, ty: &str, logical_id: &str) -> Identity {
+    Identity::new(ty, names::physical_id(stack, logical_id), Vec::new()).open()
+}
+
 /// A stand-in for an attribute of a type devstack does not model.
 pub(crate) fn fabricated_attribute(arns: &Arns, ident: &Identity, attribute: &str) -> String {
     if attribute.ends_with("Arn") {

@@ -682,10 +682,30 @@ impl<'t> Resolver<'t> {
     }
 
     /// Resources SAM generates that templates commonly reference: `{Function}Role` and
-    /// `{StateMachine}Role` when the resource names no `Role`, and the `ServerlessRestApi` of
+    /// `{StateMachine}Role` when the resource names no `Role`, the `ServerlessRestApi` of
     /// `Api` events (a REST API: not emulated, and each such event is warned about, but the
-    /// classic `!Sub "https://${ServerlessRestApi}.execute-api..."` output must resolve).
+    /// classic `!Sub "https://${ServerlessRestApi}.execute-api..."` output must resolve), and
+    /// the CodeDeploy `ServerlessDeploymentApplication` and `{Function}DeploymentGroup` of
+    /// functions with gradual deployments (not emulated: locally a function has one version;
+    /// a deployment hook's policy names them).
     fn implicit_identity(&self, id: &str) -> Option<Identity> {
+        const APPLICATION: &str = "ServerlessDeploymentApplication";
+        if id == APPLICATION {
+            let used = self.resources.iter().any(shifts_traffic);
+            return used.then(|| {
+                identity::implicit(&self.opts.stack_name, "AWS::CodeDeploy::Application", id)
+            });
+        }
+        if let Some(base) = id.strip_suffix("DeploymentGroup")
+            && let Some(&i) = self.index.get(base)
+            && shifts_traffic(&self.resources[i])
+        {
+            return Some(identity::implicit(
+                &self.opts.stack_name,
+                "AWS::CodeDeploy::DeploymentGroup",
+                id,
+            ));
+        }
         if id == "ServerlessRestApi" {
             let used = self.resources.iter().any(|r| {
                 r.ty == "AWS::Serverless::Function"
@@ -915,6 +935,23 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A SAM function for which SAM generates a CodeDeploy deployment group (and the stack's
+/// `ServerlessDeploymentApplication`): `AutoPublishAlias` plus a `DeploymentPreference` that is
+/// not `Enabled: false`.
+fn shifts_traffic(res: &RawResource) -> bool {
+    let enabled = |p: &Value| match p.get("Enabled") {
+        Some(Value::Bool(b)) => *b,
+        Some(v) => yaml_text(v).is_none_or(|t| !t.eq_ignore_ascii_case("false")),
+        None => true,
+    };
+    res.ty == "AWS::Serverless::Function"
+        && res.has_property("AutoPublishAlias")
+        && res
+            .properties
+            .get("DeploymentPreference")
+            .is_some_and(enabled)
 }
 
 #[cfg(test)]

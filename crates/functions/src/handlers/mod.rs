@@ -7,6 +7,7 @@ pub mod delete_link;
 pub mod get_link;
 pub mod list_links;
 pub mod moderate_check;
+pub mod pre_traffic;
 pub mod resolve_link;
 pub mod update_link;
 pub mod ws_connect;

@@ -4,6 +4,7 @@
 mod clicks;
 mod links;
 mod moderation;
+mod pre_traffic;
 mod support;
 mod template_contract;
 mod websocket;

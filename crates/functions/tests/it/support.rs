@@ -499,13 +499,7 @@ where
             Output = Result<lambda_http::Response<lambda_http::Body>, lambda_runtime::Error>,
         > + Send,
 {
-    let event: LambdaRequest =
-        serde_json::from_value(req.event).expect("a valid API Gateway v2 event");
-    let mut adapter = lambda_http::Adapter::from(service_fn(handler));
-    let out = adapter
-        .call(LambdaEvent::new(event, Context::default()))
-        .await?;
-    let v = serde_json::to_value(&out).unwrap();
+    let v = invoke_http(handler, req.event).await?;
     let headers = v["headers"]
         .as_object()
         .map(|h| {
@@ -519,6 +513,23 @@ where
         headers,
         body: v["body"].as_str().unwrap_or_default().to_owned(),
     })
+}
+
+/// Runs an HTTP handler on a raw API Gateway v2 event through lambda_http's adapter; returns
+/// the response JSON exactly as the runtime would post it (what a Lambda Invoke answers).
+pub async fn invoke_http<F, Fut>(handler: F, event: Value) -> Result<Value, lambda_runtime::Error>
+where
+    F: FnMut(lambda_http::Request) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<lambda_http::Response<lambda_http::Body>, lambda_runtime::Error>,
+        > + Send,
+{
+    let event: LambdaRequest = serde_json::from_value(event).expect("a valid API Gateway v2 event");
+    let mut adapter = lambda_http::Adapter::from(service_fn(handler));
+    let out = adapter
+        .call(LambdaEvent::new(event, Context::default()))
+        .await?;
+    Ok(serde_json::to_value(&out).unwrap())
 }
 
 /// A link.clicked detail wrapped in the envelope EventBridge delivers to an SQS target.

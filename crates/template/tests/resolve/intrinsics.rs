@@ -250,3 +250,58 @@ Outputs:
     assert_eq!(on.queues.len(), 1);
     assert_eq!(on.outputs["QueueUrl"], on.queues[0].url);
 }
+
+/// SAM's CodeDeploy resources of a gradual deployment resolve to opaque names (a PreTraffic
+/// hook's policy names them), and only when SAM would generate them.
+#[test]
+fn codedeploy_resources_of_gradual_deployments_resolve() {
+    let template = |preference: &str| {
+        format!(
+            r#"
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: f
+      Runtime: provided.al2023
+      AutoPublishAlias: live
+{preference}
+  Hook:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: f
+      Runtime: provided.al2023
+      FunctionName: !Sub "CodeDeployHook_${{AWS::StackName}}_preTraffic"
+      Environment:
+        Variables:
+          TARGET: !Ref Fn.Version
+          GROUP: !Sub "${{ServerlessDeploymentApplication}}/${{FnDeploymentGroup}}"
+"#
+        )
+    };
+    let shifting = "      DeploymentPreference:\n        Type: AllAtOnce\n        Hooks:\n          PreTraffic: !Ref Hook";
+    let stack = resolve(&template(shifting)).unwrap();
+    let hook = &stack.functions[1];
+    assert_eq!(hook.name, "CodeDeployHook_s_preTraffic");
+    assert_eq!(
+        hook.environment["TARGET"],
+        "arn:aws:lambda:us-east-1:000000000000:function:s-Fn:1"
+    );
+    let group = &hook.environment["GROUP"];
+    let (app, group) = group.split_once('/').unwrap();
+    assert!(
+        app.starts_with("s-ServerlessDeploymentApplication-"),
+        "{app}"
+    );
+    assert!(group.starts_with("s-FnDeploymentGroup-"), "{group}");
+    assert!(stack.warnings.is_empty(), "{:?}", stack.warnings);
+
+    // No deployment preference, or a disabled one: SAM generates neither resource.
+    for preference in [
+        "",
+        "      DeploymentPreference:\n        Type: AllAtOnce\n        Enabled: false",
+    ] {
+        let e = resolve(&template(preference)).unwrap_err().to_string();
+        assert!(e.contains("ServerlessDeploymentApplication"), "{e}");
+    }
+}

@@ -29,7 +29,7 @@ fn env<'s>(stack: &'s Stack, function: &str) -> &'s BTreeMap<String, String> {
 fn resolves_without_warnings() {
     let stack = product(&[]).unwrap();
     assert_eq!(stack.warnings, vec![]);
-    assert_eq!(stack.functions.len(), 10);
+    assert_eq!(stack.functions.len(), 11);
 }
 
 #[test]
@@ -77,15 +77,36 @@ fn functions_get_the_environment_the_code_reads() {
     for f in &stack.functions {
         assert_eq!(f.runtime.as_deref(), Some("provided.al2023"));
         assert_eq!(f.handler.as_deref(), Some("bootstrap"));
-        assert_eq!((f.memory_mb, f.timeout_secs), (256, 10));
+        // The hook waits for the new version's cold start and 10 s timeout, then reports.
+        let timeout = if f.logical_id == "PreTrafficHookFunction" {
+            30
+        } else {
+            10
+        };
+        assert_eq!((f.memory_mb, f.timeout_secs), (256, timeout));
         assert_eq!(f.log_format.as_deref(), Some("JSON"));
         assert_eq!(f.code.build_method.as_deref(), Some("rust-cargolambda"));
         assert_eq!(
             f.code.code_uri.as_deref(),
             Some(std::path::Path::new("../../crates/functions"))
         );
-        assert_eq!(f.name, format!("url-shortener-{}", f.logical_id));
+        // SAM's CodeDeploy role may invoke only hooks named CodeDeployHook_*.
+        if f.logical_id == "PreTrafficHookFunction" {
+            assert_eq!(f.name, "CodeDeployHook_url-shortener_preTraffic");
+        } else {
+            assert_eq!(f.name, format!("url-shortener-{}", f.logical_id));
+        }
     }
+    // The PreTraffic hook tests the version being deployed; locally there is only the first.
+    let resolve = stack
+        .functions
+        .iter()
+        .find(|f| f.logical_id == "ResolveLinkFunction")
+        .unwrap();
+    assert_eq!(
+        env(&stack, "PreTrafficHookFunction")["TARGET_VERSION_ARN"],
+        format!("{}:1", resolve.arn)
+    );
     let create = &stack.functions[0];
     assert_eq!(create.code.binary.as_deref(), Some("create_link"));
     assert_eq!(create.alias.as_deref(), Some("live"));
