@@ -60,6 +60,11 @@ e2e *FLAGS: tools
 e2e-on BACKEND *FLAGS: tools
     E2E_BACKEND={{BACKEND}} cargo test --workspace $(for f in e2e/tests/*.rs; do echo "--test $(basename "$f" .rs)"; done) {{FLAGS}}
 
+# The dashboard in headless Chromium (/usr/bin/chromium, or CHROMIUM) under devstack: sign up,
+# a link, its count moving live, stats, delete; screenshots in target/dashboard/.
+dashboard-test:
+    cargo test --workspace --test dashboard -- --nocapture
+
 # Format check, clippy with warnings as errors, and cfn-lint on the template.
 lint: tools
     cargo fmt --all -- --check

@@ -37,9 +37,12 @@ pub struct EdgeState {
     pub states: Arc<states::StepFunctions>,
     pub http: reqwest::Client,
     pub stack: Arc<template::model::Stack>,
+    /// The static site under `/dashboard/` (`--site`).
+    pub site: Option<Arc<crate::site::Site>>,
 }
 
 pub fn router(state: Arc<EdgeState>, lambda: &lambda::LambdaService) -> Router {
+    let site = state.site.clone();
     let aws = Router::new()
         .route("/", post(aws_json))
         .route("/_devstack/health", get(health))
@@ -60,6 +63,10 @@ pub fn router(state: Arc<EdgeState>, lambda: &lambda::LambdaService) -> Router {
         )
         .fallback(unknown)
         .with_state(state);
+    let aws = match site {
+        Some(site) => aws.merge(crate::site::router(site)),
+        None => aws,
+    };
     aws.merge(lambda.runtime_router())
         .merge(lambda::api::router(lambda.clone()))
         .layer(middleware::from_fn(cors))

@@ -13,6 +13,7 @@ mod edge;
 pub mod external;
 mod idempotency;
 pub mod replay;
+pub mod site;
 mod wiring;
 
 pub use build::{BuildMode, Profile};
@@ -65,6 +66,9 @@ pub struct Config {
     pub dynamodb_endpoint: Option<String>,
     /// `--sqs-endpoint`: keep the queues in this SQS instead of devstack's own.
     pub sqs_endpoint: Option<String>,
+    /// A static site (the dashboard) to serve on the edge under `/dashboard/`, with a
+    /// `config.json` naming this stack's endpoints (`devstack up --site DIR`).
+    pub site: Option<PathBuf>,
 }
 
 /// What time devstack's services see.
@@ -120,6 +124,7 @@ impl Config {
             pollers: true,
             dynamodb_endpoint: None,
             sqs_endpoint: None,
+            site: None,
         }
     }
 
@@ -185,6 +190,11 @@ pub enum DevstackError {
         endpoint: String,
         source: external::ExternalError,
     },
+    #[error("--site {path}: {source}")]
+    Site {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot prepare the data folder {path}: {source}")]
     DataDir {
         path: String,
@@ -199,6 +209,8 @@ pub struct Devstack {
     pub edge_url: String,
     pub http_url: Option<String>,
     pub ws_url: String,
+    /// The static site's URL on the edge (`{edge}/dashboard/`), when [`Config::site`] is set.
+    pub dashboard_url: Option<String>,
     /// The WebSocket API (the template's first), served on the ws port.
     pub websocket: Option<Arc<apigw::WebSocketGateway>>,
     pub lambda: lambda::LambdaService,
@@ -544,6 +556,29 @@ impl Devstack {
             websocket: websocket.clone(),
             clock_file,
         });
+        let ws_url = ws_base.replacen("http://", "ws://", 1);
+        let site = match &config.site {
+            Some(dir) => {
+                let dir = std::fs::canonicalize(dir)
+                    .and_then(|d| match d.is_dir() {
+                        true => Ok(d),
+                        false => Err(std::io::Error::new(
+                            std::io::ErrorKind::NotADirectory,
+                            "not a directory",
+                        )),
+                    })
+                    .map_err(|source| DevstackError::Site {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                Some(Arc::new(site::Site {
+                    dir,
+                    config: site::config_json(&stack, &edge_url, http_url.as_deref(), &ws_url),
+                }))
+            }
+            None => None,
+        };
+        let dashboard_url = site.as_ref().map(|_| format!("{edge_url}{}", site::PREFIX));
         let state = Arc::new(edge::EdgeState {
             endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
             dynamodb: dynamo.endpoint.clone(),
@@ -564,6 +599,7 @@ impl Devstack {
             states: states.clone(),
             http: reqwest::Client::new(),
             stack: stack.clone(),
+            site,
         });
         let mut servers = Vec::new();
         let edge_app = edge::router(state, &lambda);
@@ -614,7 +650,8 @@ impl Devstack {
             stack,
             edge_url,
             http_url,
-            ws_url: ws_base.replacen("http://", "ws://", 1),
+            ws_url,
+            dashboard_url,
             websocket,
             lambda,
             events,

@@ -329,6 +329,14 @@ struct UpArgs {
     /// Do not run the event source mappings: messages stay in their queues.
     #[arg(long)]
     no_pollers: bool,
+    /// Serve this static site (the dashboard) on the edge under /dashboard/, with a
+    /// config.json naming the stack's endpoints. Default: `dashboard/` next to the template,
+    /// when that directory exists.
+    #[arg(long, value_name = "DIR")]
+    site: Option<PathBuf>,
+    /// Serve no site.
+    #[arg(long, conflicts_with = "site")]
+    no_site: bool,
     #[command(flatten)]
     backends: Backends,
 }
@@ -445,6 +453,18 @@ async fn up(a: UpArgs) -> Result<()> {
         pollers: !a.no_pollers,
         dynamodb_endpoint: a.backends.dynamodb_endpoint.clone(),
         sqs_endpoint: a.backends.sqs_endpoint.clone(),
+        site: match (a.no_site, a.site) {
+            (true, _) => None,
+            (false, Some(dir)) => Some(dir),
+            (false, None) => {
+                let dir = a
+                    .template
+                    .parent()
+                    .unwrap_or(std::path::Path::new(""))
+                    .join("dashboard");
+                dir.is_dir().then_some(dir)
+            }
+        },
     };
     let mut config = config;
     let mut seed = a.chaos_seed;
@@ -525,6 +545,9 @@ fn print_banner(ds: &Devstack) {
             )
         }
         _ => say!("  {:<22} (the template has none)", "HTTP API"),
+    }
+    if let Some(url) = &ds.dashboard_url {
+        say!("  {:<22} {url}", "Dashboard");
     }
     for (i, ws) in s.websocket_apis.iter().enumerate() {
         // The stage's path: `/prod`, or nothing for `$default`.

@@ -127,7 +127,7 @@ impl CreateLink {
                 CreateOutcome::CodeTaken if alias.is_some() => {
                     return Err(Problem::detail(
                         Kind::AliasTaken,
-                        format!("alias {code:?} is taken"),
+                        format!("alias {} is taken", code.as_str()),
                     )
                     .into());
                 }
