@@ -169,16 +169,9 @@ struct JournalArgs {
 struct ReplayArgs {
     /// The journal (a data folder's journal.jsonl, or what `devstack journal --json` printed).
     journal: PathBuf,
-    #[arg(long, short, default_value = "template.yaml")]
-    template: PathBuf,
-    /// The stack name of the original run (function names derive from it).
-    #[arg(long, default_value = "devstack")]
-    stack_name: String,
-    #[arg(long, default_value = "us-east-1")]
-    region: String,
-    /// Template parameters, as KEY=VALUE.
-    #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
-    parameter_overrides: Vec<String>,
+    /// The template, stack name (that of the original run), region and parameters.
+    #[command(flatten)]
+    stack: StackArgs,
     /// Do not build; use executables already built.
     #[arg(long)]
     no_build: bool,
@@ -198,16 +191,9 @@ struct ReplayArgs {
 
 #[derive(clap::Args)]
 struct ProvisionArgs {
-    #[arg(long, short, default_value = "template.yaml")]
-    template: PathBuf,
-    /// The stack name `devstack up` will run with (physical names derive from it).
-    #[arg(long, default_value = "devstack")]
-    stack_name: String,
-    #[arg(long, default_value = "us-east-1")]
-    region: String,
-    /// Template parameters, as KEY=VALUE.
-    #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
-    parameter_overrides: Vec<String>,
+    /// The template, and the stack name `devstack up` will run with.
+    #[command(flatten)]
+    stack: StackArgs,
     #[command(flatten)]
     backends: Backends,
 }
@@ -259,10 +245,12 @@ enum ChaosCommand {
     Help,
 }
 
+/// Which template, resolved how: what `up`, `replay` and `provision` share.
 #[derive(clap::Args)]
-struct UpArgs {
+struct StackArgs {
     #[arg(long, short, default_value = "template.yaml")]
     template: PathBuf,
+    /// The stack name (function, table and queue names derive from it).
     #[arg(long, default_value = "devstack")]
     stack_name: String,
     #[arg(long, default_value = "us-east-1")]
@@ -270,6 +258,24 @@ struct UpArgs {
     /// Template parameters, as KEY=VALUE.
     #[arg(long, num_args = 1.., value_name = "KEY=VALUE")]
     parameter_overrides: Vec<String>,
+}
+
+impl StackArgs {
+    /// `devstack up`'s defaults for this template, stack name, region and parameters.
+    fn config(&self) -> Result<Config> {
+        Ok(Config {
+            stack_name: self.stack_name.clone(),
+            region: self.region.clone(),
+            parameter_overrides: pairs(&self.parameter_overrides, "parameter")?,
+            ..Config::new(&self.template)
+        })
+    }
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    #[command(flatten)]
+    stack: StackArgs,
     #[arg(long, default_value = ".devstack")]
     data_dir: PathBuf,
     /// Keep no state on disk.
@@ -409,10 +415,6 @@ async fn main() -> Result<()> {
 
 async fn up(a: UpArgs) -> Result<()> {
     let config = Config {
-        template: a.template.clone(),
-        stack_name: a.stack_name,
-        region: a.region,
-        parameter_overrides: pairs(&a.parameter_overrides, "parameter")?,
         data_dir: a.data_dir,
         in_memory: a.in_memory,
         reset: a.reset,
@@ -458,6 +460,7 @@ async fn up(a: UpArgs) -> Result<()> {
             (false, Some(dir)) => Some(dir),
             (false, None) => {
                 let dir = a
+                    .stack
                     .template
                     .parent()
                     .unwrap_or(std::path::Path::new(""))
@@ -465,6 +468,7 @@ async fn up(a: UpArgs) -> Result<()> {
                 dir.is_dir().then_some(dir)
             }
         },
+        ..a.stack.config()?
     };
     let mut config = config;
     let mut seed = a.chaos_seed;
@@ -480,7 +484,7 @@ async fn up(a: UpArgs) -> Result<()> {
     config.chaos_seed = seed.unwrap_or(0);
     let ds = Devstack::start(config)
         .await
-        .with_context(|| format!("devstack could not start {}", a.template.display()))?;
+        .with_context(|| format!("devstack could not start {}", a.stack.template.display()))?;
     print_banner(&ds);
     for (service, url) in [
         ("DynamoDB", &a.backends.dynamodb_endpoint),
@@ -501,16 +505,13 @@ async fn provision(a: ProvisionArgs) -> Result<()> {
         bail!("nothing to provision: name --dynamodb-endpoint and/or --sqs-endpoint");
     }
     let config = Config {
-        stack_name: a.stack_name,
-        region: a.region,
-        parameter_overrides: pairs(&a.parameter_overrides, "parameter")?,
         dynamodb_endpoint: a.backends.dynamodb_endpoint.clone(),
         sqs_endpoint: a.backends.sqs_endpoint.clone(),
-        ..Config::new(&a.template)
+        ..a.stack.config()?
     };
     let done = devstack::provision(&config)
         .await
-        .with_context(|| format!("provisioning {}", a.template.display()))?;
+        .with_context(|| format!("provisioning {}", a.stack.template.display()))?;
     for t in &done.tables {
         println!(
             "table {t} in {}",
@@ -941,10 +942,7 @@ async fn journal(a: JournalArgs) -> Result<()> {
 async fn replay(a: ReplayArgs) -> Result<()> {
     let records = chaos::Journal::read(&a.journal)
         .with_context(|| format!("cannot read the journal {}", a.journal.display()))?;
-    let mut config = Config::new(&a.template);
-    config.stack_name = a.stack_name;
-    config.region = a.region;
-    config.parameter_overrides = pairs(&a.parameter_overrides, "parameter")?;
+    let mut config = a.stack.config()?;
     config.function_paths = pairs(&a.functions, "--function")?
         .into_iter()
         .map(|(k, v)| (k, PathBuf::from(v)))

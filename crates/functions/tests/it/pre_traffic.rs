@@ -216,13 +216,7 @@ async fn a_new_version_that_redirects_the_canary_succeeds() {
     assert_eq!(stored.target.as_str(), CANARY_TARGET);
     // Its click is published like any other, recognisable by its user agent, with a click id
     // derived from the hook execution: a retried hook's click is the same click.
-    let clicks: Vec<Value> = stack
-        .published()
-        .await
-        .into_iter()
-        .filter(|(t, _, _)| t == "link.clicked")
-        .map(|(_, d, _)| d)
-        .collect();
+    let clicks = stack.published_clicks().await;
     assert_eq!(clicks.len(), 1);
     assert_eq!(clicks[0]["code"], CANARY);
     assert_eq!(clicks[0]["userAgent"], USER_AGENT);

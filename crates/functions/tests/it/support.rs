@@ -257,16 +257,20 @@ impl Stack {
         out
     }
 
-    /// The link.clicked events published so far, each wrapped as EventBridge delivers it to
-    /// the queue, as the bodies of one SQS batch (message ids `m0`, `m1`, ...).
-    pub async fn click_batch(&self) -> Value {
-        let clicks: Vec<Value> = self
-            .published()
+    /// The details of the link.clicked events published so far.
+    pub async fn published_clicks(&self) -> Vec<Value> {
+        self.published()
             .await
             .into_iter()
             .filter(|(t, _, _)| t == "link.clicked")
             .map(|(_, d, _)| d)
-            .collect();
+            .collect()
+    }
+
+    /// The link.clicked events published so far, each wrapped as EventBridge delivers it to
+    /// the queue, as the bodies of one SQS batch (message ids `m0`, `m1`, ...).
+    pub async fn click_batch(&self) -> Value {
+        let clicks = self.published_clicks().await;
         sqs_batch(&clicks.iter().map(click_envelope).collect::<Vec<_>>())
     }
 
