@@ -113,13 +113,22 @@ sam-validate: deploy-tools
 sam-build ARCH="x86_64": deploy-tools
     PATH="$PWD/{{deploy_venv}}/bin:$PATH" {{deploy_venv}}/bin/sam build --template template.yaml --parameter-overrides Architecture={{ARCH}}
 
-# Build (arm64) and deploy to ENV (staging or prod, samconfig.toml): checks the credentials first.
+# Checks the credentials first; publishes the dashboard to the new stack last (publish-dashboard).
+# Build (arm64) and deploy to ENV (staging or prod, samconfig.toml), then publish the dashboard.
 deploy ENV="staging": (aws-credentials ENV)
     just sam-build arm64
     PATH="$PWD/{{deploy_venv}}/bin:$PATH" {{deploy_venv}}/bin/sam deploy --config-env {{ENV}} ${AWS_REGION:+--region "$AWS_REGION"}
+    just publish-dashboard {{ENV}}
+
+# What and where come from template.yaml (SiteBucket's Metadata.Site); FLAGS: --dry-run.
+# Upload the dashboard (dashboard/, and the SiteConfig output as config.json) to ENV's stack.
+publish-dashboard ENV="staging" *FLAGS: (aws-credentials ENV)
+    {{deploy_venv}}/bin/python deploy/publish_site.py --config-env {{ENV}} ${AWS_REGION:+--region "$AWS_REGION"} {{FLAGS}}
 
 # Delete ENV's stack (the links table is retained: DeletionPolicy Retain; docs/deploy.md).
+# The dashboard's bucket is emptied first: CloudFormation deletes only an empty bucket.
 destroy ENV: (aws-credentials ENV)
+    {{deploy_venv}}/bin/python deploy/publish_site.py --config-env {{ENV}} ${AWS_REGION:+--region "$AWS_REGION"} --empty
     {{deploy_venv}}/bin/sam delete --config-env {{ENV}} ${AWS_REGION:+--region "$AWS_REGION"}
 
 # ENV's stack outputs: ApiUrl, UserPoolId, UserPoolClientId, ...

@@ -1,7 +1,7 @@
 // The dashboard: sign up / sign in with Cognito, the caller's links with live click counts
 // over the WebSocket API, per-link stats, edit, disable and delete. Plain ES module: the page
-// learns its endpoints from config.json next to it (devstack generates it; a deployed stack's
-// outputs provide it).
+// learns its endpoints from config.json next to it: the stack's SiteConfig output, which
+// devstack serves resolved to its local endpoints and `just publish-dashboard` uploads.
 
 const $ = (id) => document.getElementById(id);
 
@@ -115,7 +115,7 @@ async function busy(button, fn) {
 async function cognito(operation, body) {
   let resp;
   try {
-    resp = await fetch(state.config.cognito.endpoint, {
+    resp = await fetch(state.config.cognitoEndpoint, {
       method: 'POST',
       headers: {
         'Content-Type': 'application/x-amz-json-1.1',
@@ -179,7 +179,7 @@ async function signUp(form) {
   const password = form.password.value;
   if (!email || !password) throw new Error('Enter an email and a password.');
   await cognito('SignUp', {
-    ClientId: state.config.cognito.clientId,
+    ClientId: state.config.clientId,
     Username: email,
     Password: password,
     UserAttributes: [{ Name: 'email', Value: email }],
@@ -195,7 +195,7 @@ async function confirm(form) {
   const code = form.code.value.trim();
   if (!code) throw new Error('Enter the confirmation code.');
   await cognito('ConfirmSignUp', {
-    ClientId: state.config.cognito.clientId,
+    ClientId: state.config.clientId,
     Username: state.pendingEmail,
     ConfirmationCode: code,
   });
@@ -213,7 +213,7 @@ async function signIn(email, password) {
   let auth;
   try {
     auth = await cognito('InitiateAuth', {
-      ClientId: state.config.cognito.clientId,
+      ClientId: state.config.clientId,
       AuthFlow: 'USER_PASSWORD_AUTH',
       AuthParameters: { USERNAME: email, PASSWORD: password },
     });
@@ -557,14 +557,29 @@ function closeDetails() {
 
 // ---- start ------------------------------------------------------------------------------------
 
+// config.json is the stack's SiteConfig output (template.yaml): the HTTP API, the WebSocket
+// stage and the user pool's issuer (ProviderURL), whose origin is the Cognito API's endpoint;
+// devstack adds where it lists the codes Cognito would have emailed.
 async function loadConfig() {
   const resp = await fetch(new URL('config.json', document.baseURI), { cache: 'no-store' });
   if (!resp.ok) throw new Error(`config.json answered ${resp.status}`);
   const c = await resp.json();
-  if (!c.apiUrl || !c.cognito || !c.cognito.endpoint || !c.cognito.clientId) {
-    throw new Error('config.json lacks apiUrl or cognito.endpoint / clientId');
+  for (const key of ['apiUrl', 'userPoolProviderUrl', 'userPoolClientId']) {
+    if (typeof c[key] !== 'string' || !c[key]) throw new Error(`config.json lacks ${key}`);
   }
-  return c;
+  let issuer;
+  try {
+    issuer = new URL(c.userPoolProviderUrl);
+  } catch {
+    throw new Error(`config.json's userPoolProviderUrl is not a URL: ${c.userPoolProviderUrl}`);
+  }
+  return {
+    apiUrl: c.apiUrl,
+    websocketUrl: c.websocketUrl || null,
+    cognitoEndpoint: `${issuer.origin}/`,
+    clientId: c.userPoolClientId,
+    cognitoMessages: c.devstack?.cognitoMessages || null,
+  };
 }
 
 function wire() {
@@ -610,8 +625,8 @@ async function main() {
     return;
   }
   $('loading').hidden = true;
-  if (state.config.devstack) {
-    const url = `${state.config.cognito.endpoint.replace(/\/$/, '')}/_devstack/cognito/messages`;
+  if (state.config.cognitoMessages) {
+    const url = state.config.cognitoMessages;
     $('devstack-messages').href = url;
     $('devstack-messages').textContent = url;
     $('devstack-hint').hidden = false;

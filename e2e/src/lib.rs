@@ -89,8 +89,9 @@ impl Stack {
         let backend = Backend::from_env()?;
         let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
         let mut config = Config::for_tests(template);
-        // The dashboard on the edge under /dashboard/ (tests/dashboard.rs drives it).
-        config.site = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboard").into());
+        // The dashboard on the edge under /dashboard/, as the template's SiteBucket declares
+        // it (tests/dashboard.rs drives it).
+        config.site = devstack::SiteChoice::Template;
         let moto = match &backend {
             Backend::Embedded => None,
             Backend::Moto => {

@@ -9,9 +9,11 @@
 //! (d) SQS throughput, devstack against moto through the same client, and the product's
 //! click pipeline (throughput and latency);
 //! (e) WebSocket push: a click published to the frame at each of 100 watchers;
+//! (f) the dashboard in headless Chromium: a click sent to the page's count moving;
 //! and the targets with pass/fail. The report is printed and written to target/bench/report.md.
 
 mod cpu;
+mod dashboard;
 mod flow;
 mod load;
 mod pipeline;
@@ -111,6 +113,9 @@ struct Cli {
     /// Clicks of the push benchmark, published one at a time.
     #[arg(long, default_value_t = 200)]
     push_samples: usize,
+    /// Clicks of the dashboard benchmark, sent one at a time (0 skips it).
+    #[arg(long, default_value_t = 50)]
+    dashboard_clicks: usize,
     /// Parts to leave out.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<Part>,
@@ -141,6 +146,7 @@ enum Part {
     Sqs,
     Pipeline,
     Push,
+    Dashboard,
 }
 
 fn main() -> Result<()> {
@@ -345,10 +351,24 @@ impl Bench {
                 r.errors.push(format!("push: {e:#}"));
             }
         }
+        let mut page = dashboard::Measured::default();
+        if self.wants(Part::Dashboard) && self.cli.dashboard_clicks > 0 {
+            say!("(f) the dashboard's live count in headless Chromium under devstack");
+            let set = dashboard::Settings {
+                clicks: self.cli.dashboard_clicks,
+                template: self.root.join("template.yaml"),
+                data_dir: self.data_dir("devstack-dashboard"),
+                tests_dir: self.root.join("dashboard/tests"),
+            };
+            if let Err(e) = dashboard::run(&set, &mut r, &mut page).await {
+                r.errors.push(format!("dashboard: {e:#}"));
+            }
+        }
         self.checks(&mut r, &results, conns);
         sqs::checks(&queues, &mut r);
         pipeline::checks(&clicks, &mut r);
         push::checks(&pushes, &mut r);
+        dashboard::checks(&page, &mut r);
         r
     }
 

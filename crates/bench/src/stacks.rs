@@ -4,7 +4,7 @@
 use crate::load::{self, Request};
 use anyhow::{Context, Result, bail, ensure};
 use aws_sdk_dynamodb::types::AttributeValue;
-use devstack::{BuildMode, Config, Devstack, Profile};
+use devstack::{BuildMode, Config, Devstack, Profile, SiteChoice};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -61,6 +61,12 @@ pub async fn start_pipeline(
     start_with(template, data_dir, &overrides, max_instances, false).await
 }
 
+/// The product as `devstack up` runs it: the template's defaults (no override), state in
+/// files under `data_dir`, and the template's site (the dashboard) on the edge.
+pub async fn start_with_site(template: &Path, data_dir: &Path) -> Result<Running> {
+    start_inner(template, data_dir, &[], None, false, SiteChoice::Template).await
+}
+
 /// [`start`], with the state in memory or, as `devstack up` keeps it, in files under
 /// `data_dir` (wiped first).
 pub async fn start_with(
@@ -70,7 +76,27 @@ pub async fn start_with(
     max_instances: Option<Option<usize>>,
     in_memory: bool,
 ) -> Result<Running> {
+    start_inner(
+        template,
+        data_dir,
+        overrides,
+        max_instances,
+        in_memory,
+        SiteChoice::Off,
+    )
+    .await
+}
+
+async fn start_inner(
+    template: &Path,
+    data_dir: &Path,
+    overrides: &[(&str, &str)],
+    max_instances: Option<Option<usize>>,
+    in_memory: bool,
+    site: SiteChoice,
+) -> Result<Running> {
     let mut config = Config::new(template);
+    config.site = site;
     if let Some(m) = max_instances {
         config.max_instances = m;
     }

@@ -118,6 +118,11 @@ pub enum Finding {
         timeout: String,
     },
 
+    // --- the dashboard's hosting -----------------------------------------------------------
+    /// A bucket with `Metadata.Site` that is not private, not served by CloudFront over
+    /// HTTPS only, readable by others, or whose metadata names outputs the publish cannot use.
+    Site { bucket: String, problem: String },
+
     // --- the template as a whole ------------------------------------------------------
     /// A `Ref`, `GetAtt`, `Sub` variable, condition or `DependsOn` naming nothing in the
     /// template: CloudFormation rejects the stack.
@@ -128,6 +133,7 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Finding::*;
         match self {
+            Site { bucket, problem } => write!(f, "the site bucket {bucket}: {problem}"),
             NotCanaried { function } => write!(
                 f,
                 "{function} must deploy as a canary (AutoPublishAlias + DeploymentPreference) and does not"

@@ -14,7 +14,9 @@
 //! - [`permissions`]: each role allows exactly what its code calls ([`permissions::PERMISSIONS`]);
 //! - [`clicks`]: partial batch responses, redrive to the DLQ, and a marker TTL made of the
 //!   queues' own retention;
-//! - [`refs`]: nothing refers to what the template does not define.
+//! - [`refs`]: nothing refers to what the template does not define;
+//! - [`site`]: the dashboard's bucket is private, read only by its CloudFront distribution
+//!   over HTTPS, and names the outputs `just publish-dashboard` reads.
 //!
 //! `tests/` runs it on `template.yaml` (no findings) and on mutated copies (each mutation's
 //! own finding).
@@ -25,6 +27,7 @@ pub mod clicks;
 pub mod finding;
 pub mod permissions;
 pub mod refs;
+pub mod site;
 pub mod source;
 pub mod transform;
 
@@ -66,6 +69,7 @@ pub fn check(source: &Source, cfn: &serde_json::Value) -> Result<Vec<Finding>, E
     found.extend(permissions::check(&cfn));
     found.extend(clicks::check(&cfn));
     found.extend(refs::check(&cfn));
+    found.extend(site::check(&cfn));
     found.sort();
     found.dedup();
     Ok(found)

@@ -254,6 +254,51 @@ fn a_broken_click_pipeline_is_found() {
 }
 
 #[test]
+fn an_exposed_dashboard_bucket_is_found() {
+    let text = template_text();
+    // Public access allowed, any distribution may read, plain HTTP, and an output that is gone.
+    let text = edit_resource(
+        &text,
+        "SiteBucket",
+        "        BlockPublicPolicy: true\n",
+        "        BlockPublicPolicy: false\n",
+    );
+    let text = edit_resource(
+        &text,
+        "SiteBucketPolicy",
+        "            Condition:\n              StringEquals:\n                AWS:SourceArn: !Sub \"arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${SiteDistribution}\"\n",
+        "",
+    );
+    let text = edit_resource(
+        &text,
+        "SiteDistribution",
+        "ViewerProtocolPolicy: redirect-to-https",
+        "ViewerProtocolPolicy: allow-all",
+    );
+    let text = text.replace(
+        "        Distribution: SiteDistributionId\n",
+        "        Distribution: SiteDistributionIds\n",
+    );
+    let site = |problem: &str| Finding::Site {
+        bucket: "SiteBucket".into(),
+        problem: problem.into(),
+    };
+    let mut expected = vec![
+        site("does not block public access (BlockPublicPolicy not true)"),
+        site(
+            "SiteBucketPolicy: OnlyThisDistributionReads lets any CloudFront distribution read it (no AWS:SourceArn of this stack's)",
+        ),
+        site("no bucket policy lets its distribution read it"),
+        site("SiteDistribution serves it over plain HTTP (ViewerProtocolPolicy allow-all)"),
+        site(
+            "Metadata.Site.Distribution names the output \"SiteDistributionIds\", which the template does not have",
+        ),
+    ];
+    expected.sort();
+    assert_eq!(findings(&text), expected, "{}", show(&findings(&text)));
+}
+
+#[test]
 fn a_missing_venv_names_the_recipe() {
     let nowhere = tempfile::tempdir().expect("a temporary directory");
     let err = transform(nowhere.path(), Path::new("template.yaml"), &[]).unwrap_err();

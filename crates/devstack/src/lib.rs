@@ -66,9 +66,21 @@ pub struct Config {
     pub dynamodb_endpoint: Option<String>,
     /// `--sqs-endpoint`: keep the queues in this SQS instead of devstack's own.
     pub sqs_endpoint: Option<String>,
-    /// A static site (the dashboard) to serve on the edge under `/dashboard/`, with a
-    /// `config.json` naming this stack's endpoints (`devstack up --site DIR`).
-    pub site: Option<PathBuf>,
+    /// The static site (the dashboard) served on the edge under `/dashboard/`.
+    pub site: SiteChoice,
+}
+
+/// Which static site devstack serves under `/dashboard/`, in place of the bucket and the
+/// CloudFront distribution that serve it on AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteChoice {
+    /// The template's bucket with `Metadata.Site` (its `Source`, less `Exclude`, and its
+    /// `Config` output as `config.json`), if it declares one.
+    Template,
+    /// This folder instead of the `Source` (`devstack up --site DIR`); the rest as above.
+    Dir(PathBuf),
+    /// None (`--no-site`).
+    Off,
 }
 
 /// What time devstack's services see.
@@ -124,7 +136,7 @@ impl Config {
             pollers: true,
             dynamodb_endpoint: None,
             sqs_endpoint: None,
-            site: None,
+            site: SiteChoice::Off,
         }
     }
 
@@ -190,11 +202,13 @@ pub enum DevstackError {
         endpoint: String,
         source: external::ExternalError,
     },
-    #[error("--site {path}: {source}")]
+    #[error("the site folder {path}: {source}")]
     Site {
         path: String,
         source: std::io::Error,
     },
+    #[error("the site's config output {output} is not a JSON object: {problem}")]
+    SiteConfig { output: String, problem: String },
     #[error("cannot prepare the data folder {path}: {source}")]
     DataDir {
         path: String,
@@ -209,8 +223,10 @@ pub struct Devstack {
     pub edge_url: String,
     pub http_url: Option<String>,
     pub ws_url: String,
-    /// The static site's URL on the edge (`{edge}/dashboard/`), when [`Config::site`] is set.
+    /// The static site's URL on the edge (`{edge}/dashboard/`), when one is served.
     pub dashboard_url: Option<String>,
+    /// The folder it serves.
+    pub site_dir: Option<PathBuf>,
     /// The WebSocket API (the template's first), served on the ws port.
     pub websocket: Option<Arc<apigw::WebSocketGateway>>,
     pub lambda: lambda::LambdaService,
@@ -557,28 +573,18 @@ impl Devstack {
             clock_file,
         });
         let ws_url = ws_base.replacen("http://", "ws://", 1);
-        let site = match &config.site {
-            Some(dir) => {
-                let dir = std::fs::canonicalize(dir)
-                    .and_then(|d| match d.is_dir() {
-                        true => Ok(d),
-                        false => Err(std::io::Error::new(
-                            std::io::ErrorKind::NotADirectory,
-                            "not a directory",
-                        )),
-                    })
-                    .map_err(|source| DevstackError::Site {
-                        path: dir.display().to_string(),
-                        source,
-                    })?;
-                Some(Arc::new(site::Site {
-                    dir,
-                    config: site::config_json(&stack, &edge_url, http_url.as_deref(), &ws_url),
-                }))
-            }
+        let declared = stack.sites.first();
+        let dir = match &config.site {
+            SiteChoice::Off => None,
+            SiteChoice::Template => declared.map(|d| d.source.clone()),
+            SiteChoice::Dir(dir) => Some(dir.clone()),
+        };
+        let site = match dir {
+            Some(dir) => Some(Arc::new(site::Site::new(&dir, declared, &edge_url)?)),
             None => None,
         };
         let dashboard_url = site.as_ref().map(|_| format!("{edge_url}{}", site::PREFIX));
+        let site_dir = site.as_ref().map(|s| s.dir.clone());
         let state = Arc::new(edge::EdgeState {
             endpoints: serde_json::json!({"edge": edge_url, "http": http_url, "websocket": ws_base.replacen("http://", "ws://", 1)}),
             dynamodb: dynamo.endpoint.clone(),
@@ -652,6 +658,7 @@ impl Devstack {
             http_url,
             ws_url,
             dashboard_url,
+            site_dir,
             websocket,
             lambda,
             events,

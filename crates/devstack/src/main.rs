@@ -335,9 +335,9 @@ struct UpArgs {
     /// Do not run the event source mappings: messages stay in their queues.
     #[arg(long)]
     no_pollers: bool,
-    /// Serve this static site (the dashboard) on the edge under /dashboard/, with a
-    /// config.json naming the stack's endpoints. Default: `dashboard/` next to the template,
-    /// when that directory exists.
+    /// Serve this folder as the static site (the dashboard) on the edge under /dashboard/.
+    /// Default: the folder that the template's bucket with `Metadata.Site` holds (`Source`,
+    /// less `Exclude`), with its `Config` output as config.json.
     #[arg(long, value_name = "DIR")]
     site: Option<PathBuf>,
     /// Serve no site.
@@ -456,17 +456,9 @@ async fn up(a: UpArgs) -> Result<()> {
         dynamodb_endpoint: a.backends.dynamodb_endpoint.clone(),
         sqs_endpoint: a.backends.sqs_endpoint.clone(),
         site: match (a.no_site, a.site) {
-            (true, _) => None,
-            (false, Some(dir)) => Some(dir),
-            (false, None) => {
-                let dir = a
-                    .stack
-                    .template
-                    .parent()
-                    .unwrap_or(std::path::Path::new(""))
-                    .join("dashboard");
-                dir.is_dir().then_some(dir)
-            }
+            (true, _) => devstack::SiteChoice::Off,
+            (false, Some(dir)) => devstack::SiteChoice::Dir(dir),
+            (false, None) => devstack::SiteChoice::Template,
         },
         ..a.stack.config()?
     };
@@ -548,7 +540,12 @@ fn print_banner(ds: &Devstack) {
         _ => say!("  {:<22} (the template has none)", "HTTP API"),
     }
     if let Some(url) = &ds.dashboard_url {
-        say!("  {:<22} {url}", "Dashboard");
+        let dir = ds.site_dir.as_deref().unwrap_or(std::path::Path::new(""));
+        say!(
+            "  {:<22} {url}  (the site in {})",
+            "Dashboard",
+            dir.display()
+        );
     }
     for (i, ws) in s.websocket_apis.iter().enumerate() {
         // The stage's path: `/prod`, or nothing for `$default`.

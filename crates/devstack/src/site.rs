@@ -1,8 +1,10 @@
-//! A static site on the edge under `/dashboard/` (`devstack up --site DIR`; the repository's
-//! `dashboard/` by default), with `/dashboard/config.json` generated from the running stack:
-//! the page learns its API, WebSocket and Cognito endpoints from it, as it would from a
-//! deployed stack's outputs.
+//! A static site on the edge under `/dashboard/`, in place of the S3 bucket and CloudFront
+//! distribution that serve it on AWS: the folder of the template's bucket with `Metadata.Site`
+//! (or `devstack up --site DIR`), less its `Exclude`d paths, and `config.json`, which is the
+//! site's `Config` output resolved to devstack's endpoints, the same output that
+//! `just publish-dashboard` uploads next to the page on AWS.
 
+use crate::DevstackError;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -19,44 +21,78 @@ pub const PREFIX: &str = "/dashboard/";
 pub struct Site {
     /// The directory served (canonical).
     pub dir: PathBuf,
-    /// What `config.json` answers.
-    pub config: Value,
+    /// Paths below `dir` that are not part of the site, as segments (`tests/` → `["tests"]`).
+    exclude: Vec<Vec<String>>,
+    /// What `config.json` answers, when the template names a config output.
+    pub config: Option<Value>,
 }
 
-/// The page's configuration for `stack` as devstack serves it: `apiUrl` (the HTTP API),
-/// `websocketUrl` (the first WebSocket API's stage URL), and the edge as Cognito's endpoint
-/// with the template's first user pool and that pool's first app client.
-pub fn config_json(
-    stack: &template::model::Stack,
-    edge_url: &str,
-    http_url: Option<&str>,
-    ws_url: &str,
-) -> Value {
-    let websocket = stack.websocket_apis.first().map(|api| {
-        if api.stage == "$default" {
-            ws_url.to_owned()
-        } else {
-            format!("{ws_url}/{}", api.stage)
-        }
-    });
-    let pool = stack.user_pools.first();
-    let client = pool.and_then(|p| {
-        stack
-            .user_pool_clients
-            .iter()
-            .find(|c| c.user_pool_id == p.id)
-    });
-    json!({
-        "apiUrl": http_url,
-        "websocketUrl": websocket,
-        "cognito": {
-            "endpoint": edge_url,
-            "region": stack.region,
-            "userPoolId": pool.map(|p| p.id.clone()),
-            "clientId": client.map(|c| c.id.clone()),
-        },
-        "devstack": true,
-    })
+impl Site {
+    /// The site in `dir`, with the exclusions and the config of the template's declaration.
+    pub fn new(
+        dir: &std::path::Path,
+        declared: Option<&template::model::Site>,
+        edge_url: &str,
+    ) -> Result<Self, DevstackError> {
+        let canonical = std::fs::canonicalize(dir)
+            .and_then(|d| match d.is_dir() {
+                true => Ok(d),
+                false => Err(std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "not a directory",
+                )),
+            })
+            .map_err(|source| DevstackError::Site {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        let exclude = declared
+            .map(|d| {
+                d.exclude
+                    .iter()
+                    .map(|e| segments(e).map(str::to_owned).collect())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let config =
+            match declared.and_then(|d| Some((d.config_output.clone()?, d.config.clone()?))) {
+                Some((output, text)) => Some(config_json(&output, &text, edge_url)?),
+                None => None,
+            };
+        Ok(Self {
+            dir: canonical,
+            exclude,
+            config,
+        })
+    }
+
+    fn excluded(&self, path: &[&str]) -> bool {
+        self.exclude.iter().any(|e| {
+            !e.is_empty() && path.len() >= e.len() && path.iter().zip(e).all(|(a, b)| a == b)
+        })
+    }
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|s| !s.is_empty())
+}
+
+/// The config output's JSON object, plus what devstack adds about itself: where the codes
+/// that Cognito would have emailed can be read (the page shows it on sign-up).
+fn config_json(output: &str, text: &str, edge_url: &str) -> Result<Value, DevstackError> {
+    let problem = |problem: String| DevstackError::SiteConfig {
+        output: output.to_owned(),
+        problem,
+    };
+    let mut value: Value = serde_json::from_str(text).map_err(|e| problem(e.to_string()))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| problem(format!("it is {text}")))?;
+    object.insert(
+        "devstack".into(),
+        json!({ "cognitoMessages": format!("{edge_url}/_devstack/cognito/messages") }),
+    );
+    Ok(value)
 }
 
 pub fn router(site: Arc<Site>) -> Router {
@@ -72,8 +108,10 @@ async fn index(State(site): State<Arc<Site>>) -> Response {
 }
 
 async fn file(State(site): State<Arc<Site>>, Path(path): Path<String>) -> Response {
-    if path == "config.json" {
-        let mut r = axum::Json(site.config.clone()).into_response();
+    if path == "config.json"
+        && let Some(config) = &site.config
+    {
+        let mut r = axum::Json(config.clone()).into_response();
         r.headers_mut()
             .insert("cache-control", HeaderValue::from_static("no-store"));
         return r;
@@ -94,7 +132,10 @@ fn not_found() -> Response {
 /// 404 for anything that is not a plain path below the site's directory.
 async fn serve(site: &Site, path: &str) -> Response {
     let mut file = site.dir.clone();
-    for segment in path.split('/').filter(|s| !s.is_empty()) {
+    if site.excluded(&segments(path).collect::<Vec<_>>()) {
+        return not_found();
+    }
+    for segment in segments(path) {
         if segment == ".."
             || segment == "."
             || segment.contains(['\\', '\0', ':'])

@@ -1,8 +1,9 @@
-//! The static site on the edge (`devstack up --site DIR`): its files under `/dashboard/` with
-//! their content types, `index.html` for the directory, a `config.json` generated from the
-//! running stack, and nothing outside the directory.
+//! The static site on the edge: the folder of the template's bucket with `Metadata.Site`, or
+//! `devstack up --site DIR`. Its files under `/dashboard/` with their content types,
+//! `index.html` for the directory, `config.json` from the site's config output resolved to the
+//! running stack, and nothing outside the directory or excluded from the site.
 
-use devstack::{Config, Devstack};
+use devstack::{Config, Devstack, SiteChoice};
 use serde_json::json;
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,6 +26,10 @@ fn site() -> PathBuf {
     std::fs::write(dir.join("style.css"), "body { margin: 0 }\n").unwrap();
     std::fs::write(dir.join("img/logo.svg"), "<svg/>").unwrap();
     std::fs::write(root.join("secret.txt"), "do not serve").unwrap();
+    // Excluded by the template's Metadata.Site.
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    std::fs::write(dir.join("tests/spec.mjs"), "not part of the site").unwrap();
+    std::fs::write(dir.join("notes.md"), "not part of the site").unwrap();
     dir
 }
 
@@ -50,7 +55,7 @@ async fn raw_get(edge: &str, path: &str) -> u16 {
 #[tokio::test]
 async fn the_site_is_served_with_a_config_of_the_running_stack() {
     let mut config = Config::for_tests(fixture());
-    config.site = Some(site());
+    config.site = SiteChoice::Dir(site());
     let ds = Devstack::start(config).await.expect("devstack starts");
     let dashboard = ds.dashboard_url.clone().expect("a site is served");
     assert_eq!(dashboard, format!("{}/dashboard/", ds.edge_url));
@@ -94,7 +99,7 @@ async fn the_site_is_served_with_a_config_of_the_running_stack() {
     assert_eq!(r.status(), 308);
     assert_eq!(r.headers()["location"], "/dashboard/");
 
-    // config.json: the endpoints of this stack, from the fixture template.
+    // config.json: the fixture template's PageConfig output, resolved to this stack.
     let r = get("/dashboard/config.json").await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(
@@ -103,6 +108,7 @@ async fn the_site_is_served_with_a_config_of_the_running_stack() {
             .unwrap()
             .starts_with("application/json")
     );
+    assert_eq!(r.headers()["cache-control"], "no-store");
     let body: serde_json::Value = r.json().await.unwrap();
     let pool = &ds.stack.user_pools[0];
     let client = &ds.stack.user_pool_clients[0];
@@ -112,13 +118,11 @@ async fn the_site_is_served_with_a_config_of_the_running_stack() {
         json!({
             "apiUrl": ds.http_url.clone().unwrap(),
             "websocketUrl": format!("{}/live", ds.ws_url),
-            "cognito": {
-                "endpoint": ds.edge_url,
-                "region": "us-east-1",
-                "userPoolId": pool.id,
-                "clientId": client.id,
+            "userPoolProviderUrl": format!("{}/{}", ds.edge_url, pool.id),
+            "userPoolClientId": client.id,
+            "devstack": {
+                "cognitoMessages": format!("{}/_devstack/cognito/messages", ds.edge_url),
             },
-            "devstack": true,
         })
     );
     // The pool and client it names are the ones the Cognito API knows.
@@ -136,13 +140,25 @@ async fn the_site_is_served_with_a_config_of_the_running_stack() {
         .json()
         .await
         .unwrap();
-    assert_eq!(pools["UserPools"][0]["Id"], body["cognito"]["userPoolId"]);
+    assert_eq!(pools["UserPools"][0]["Id"], pool.id.as_str());
+    // The issuer's origin is where the page sends its Cognito calls: the edge.
+    assert!(
+        body["userPoolProviderUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/", ds.edge_url))
+    );
 
     // Unknown files, and every way out of the directory: 404.
     for path in [
         "/dashboard/nope.js",
         "/dashboard/img/nope.svg",
         "/dashboard/img/logo.svg/x",
+        // Excluded by Metadata.Site, though in the folder.
+        "/dashboard/tests/spec.mjs",
+        "/dashboard/tests/",
+        "/dashboard/notes.md",
+        "/dashboard//tests/spec.mjs",
     ] {
         assert_eq!(get(path).await.unwrap().status(), 404, "{path}");
     }
@@ -162,7 +178,38 @@ async fn the_site_is_served_with_a_config_of_the_running_stack() {
 }
 
 #[tokio::test]
+async fn the_template_names_the_site_folder() {
+    // No --site: the Source of the template's bucket, the repository's dashboard/.
+    let mut config = Config::for_tests(fixture());
+    config.site = SiteChoice::Template;
+    let ds = Devstack::start(config).await.expect("devstack starts");
+    assert_eq!(
+        ds.dashboard_url.as_deref(),
+        Some(format!("{}/dashboard/", ds.edge_url).as_str())
+    );
+    let get = |path: &str| reqwest::get(format!("{}{path}", ds.edge_url));
+    let page = get("/dashboard/").await.unwrap().text().await.unwrap();
+    let on_disk = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../dashboard/index.html"
+    ))
+    .unwrap();
+    assert_eq!(page, on_disk);
+    assert_eq!(get("/dashboard/app.js").await.unwrap().status(), 200);
+    // The browser test and its node_modules are in the folder, not in the site.
+    for path in [
+        "/dashboard/tests/package.json",
+        "/dashboard/tests/dashboard.test.mjs",
+    ] {
+        assert_eq!(get(path).await.unwrap().status(), 404, "{path}");
+    }
+    assert_eq!(get("/dashboard/config.json").await.unwrap().status(), 200);
+    ds.shutdown().await;
+}
+
+#[tokio::test]
 async fn no_site_serves_nothing_and_a_missing_site_is_an_error() {
+    // Config::for_tests serves no site, as --no-site.
     let ds = Devstack::start(Config::for_tests(fixture())).await.unwrap();
     assert_eq!(ds.dashboard_url, None);
     let r = reqwest::get(format!("{}/dashboard/", ds.edge_url))
@@ -172,7 +219,51 @@ async fn no_site_serves_nothing_and_a_missing_site_is_an_error() {
     ds.shutdown().await;
 
     let mut config = Config::for_tests(fixture());
-    config.site = Some(std::env::temp_dir().join("devstack-no-such-site-dir"));
+    config.site = SiteChoice::Dir(std::env::temp_dir().join("devstack-no-such-site-dir"));
     let err = Devstack::start(config).await.err().expect("refused");
-    assert!(err.to_string().starts_with("--site "), "{err}");
+    assert!(
+        err.to_string().starts_with("the site folder ")
+            && err
+                .to_string()
+                .ends_with("devstack-no-such-site-dir: No such file or directory (os error 2)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_config_output_that_is_not_a_json_object_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("devstack-site-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(fixture())
+        .unwrap()
+        .replace(
+            "CodeUri: ../../../fixtures",
+            &format!("CodeUri: {}/../fixtures", env!("CARGO_MANIFEST_DIR")),
+        )
+        .replace(
+            "Source: ../../../../dashboard/",
+            &format!("Source: {}/../../dashboard/", env!("CARGO_MANIFEST_DIR")),
+        );
+    let broken = text.replace(
+        "      - '{\"apiUrl\"",
+        "      - 'apiUrl=${Api.ApiEndpoint} {\"apiUrl\"",
+    );
+    assert_ne!(broken, text, "the fixture's output changed");
+    let path = dir.join("template.yaml");
+    std::fs::write(&path, broken).unwrap();
+    let mut config = Config::for_tests(path.to_str().unwrap());
+    config.site = SiteChoice::Template;
+    let err = Devstack::start(config).await.err().expect("refused");
+    assert!(
+        err.to_string()
+            .starts_with("the site's config output PageConfig is not a JSON object: "),
+        "{err}"
+    );
+    // And a Config that names no output fails as the template loads.
+    std::fs::write(&path, text.replace("Config: PageConfig", "Config: Nope")).unwrap();
+    let mut config = Config::for_tests(path.to_str().unwrap());
+    config.site = SiteChoice::Template;
+    let err = Devstack::start(config).await.err().expect("refused");
+    assert!(err.to_string().contains("Nope"), "{err}");
+    assert!(err.to_string().contains("Metadata.Site.Config"), "{err}");
 }

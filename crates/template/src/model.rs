@@ -54,6 +54,8 @@ pub struct Stack {
     pub user_pools: Vec<UserPool>,
     pub user_pool_clients: Vec<UserPoolClient>,
     pub event_source_mappings: Vec<EventSourceMapping>,
+    /// Buckets that hold a static site (`Metadata.Site`), which devstack serves itself.
+    pub sites: Vec<Site>,
     /// Resource types and properties that change behaviour on AWS but that devstack does not
     /// emulate. devstack prints every one, loudly, at start.
     pub warnings: Vec<Warning>,
@@ -62,6 +64,22 @@ pub struct Stack {
     pub ignored: Vec<Ignored>,
     /// Stack outputs, resolved.
     pub outputs: BTreeMap<String, String>,
+}
+
+/// An `AWS::S3::Bucket` whose `Metadata.Site` says what it holds: a folder of the repository,
+/// uploaded as is (less `Exclude`), plus one stack output written next to it as `config.json`.
+/// On AWS a publish step uploads it; devstack serves the folder and the resolved output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Site {
+    pub logical_id: String,
+    /// `Source`, joined to the template's directory.
+    pub source: PathBuf,
+    /// `Exclude`: paths under `source` that are not part of the site (a folder ends in `/`).
+    pub exclude: Vec<String>,
+    /// `Config`: the name of the output that is the site's `config.json`.
+    pub config_output: Option<String>,
+    /// That output's value, resolved.
+    pub config: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -44,6 +44,18 @@ pub fn resolve(template: &Template, options: &ResolveOptions) -> Result<Stack, T
     builder.finish()?;
     let mut stack = builder.stack;
     stack.outputs = outputs(root, &resolver)?;
+    for site in &mut stack.sites {
+        if let Some(name) = &site.config_output {
+            let value = stack.outputs.get(name).ok_or_else(|| TemplateError::Resource {
+                resource: site.logical_id.clone(),
+                property: "Metadata.Site.Config".into(),
+                problem: Problem::Invalid(format!(
+                    "names the output {name}, which the template does not have (or its condition is false)"
+                )),
+            })?;
+            site.config = Some(value.clone());
+        }
+    }
     Ok(stack)
 }
 

@@ -70,6 +70,7 @@ impl<'r, 't> Builder<'r, 't> {
             "AWS::Serverless::StateMachine" | "AWS::StepFunctions::StateMachine" => {
                 self.state_machine(res)
             }
+            "AWS::S3::Bucket" if res.metadata.get("Site").is_some() => self.site(res),
             "AWS::Cognito::UserPool" => self.user_pool(res),
             "AWS::Cognito::UserPoolClient" => self.user_pool_client(res),
             "AWS::SNS::Subscription" => {
@@ -99,6 +100,43 @@ impl<'r, 't> Builder<'r, 't> {
                 Ok(())
             }
         }
+    }
+
+    /// A bucket with `Metadata.Site: {Source, Exclude, Config}`.
+    fn site(&mut self, res: &RawResource) -> Result<(), TemplateError> {
+        self.validated(res)?;
+        let fail = |property: &str, problem: &str| TemplateError::Resource {
+            resource: res.id.clone(),
+            property: format!("Metadata.Site.{property}"),
+            problem: Problem::Invalid(problem.into()),
+        };
+        let meta = &res.metadata["Site"];
+        let source = meta
+            .get("Source")
+            .and_then(crate::yaml_text)
+            .ok_or_else(|| fail("Source", "is missing: the folder that holds the site"))?;
+        let exclude = match meta.get("Exclude") {
+            None => Vec::new(),
+            Some(serde_yaml::Value::Sequence(items)) => items
+                .iter()
+                .map(|i| crate::yaml_text(i).ok_or_else(|| fail("Exclude", "lists a non-text")))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(fail("Exclude", "must be a list of paths")),
+        };
+        let config_output = match meta.get("Config") {
+            None => None,
+            Some(v) => Some(
+                crate::yaml_text(v).ok_or_else(|| fail("Config", "must be an output's name"))?,
+            ),
+        };
+        self.stack.sites.push(crate::model::Site {
+            logical_id: res.id.clone(),
+            source: self.r.opts.base_dir.join(source),
+            exclude,
+            config_output,
+            config: None,
+        });
+        Ok(())
     }
 
     /// Resolves the properties of a resource devstack does not model, so that a broken
@@ -139,7 +177,11 @@ fn ignored(ty: &str) -> bool {
             | "AWS::SQS::QueuePolicy"
             | "AWS::ApiGatewayV2::Deployment"
             | "AWS::Events::EventBusPolicy"
+            // No S3 locally: a bucket policy governs nothing. A site's bucket is served by
+            // devstack itself, in place of the CloudFront distribution in front of it.
+            | "AWS::S3::BucketPolicy"
     ) || ty.starts_with("AWS::IAM::")
+        || ty.starts_with("AWS::CloudFront::")
         || ty.starts_with("AWS::CodeDeploy::")
 }
 

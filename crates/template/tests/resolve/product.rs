@@ -292,9 +292,10 @@ fn data_events_and_workflows() {
     };
     assert_eq!(mapping.function, "ClickAggregatorFunction");
     assert_eq!(mapping.queue_arn, queue.arn);
+    // No batching window by default: a watched count moves as soon as the click is counted.
     assert_eq!(
         (mapping.batch_size, mapping.max_batching_window_secs),
-        (10, 1)
+        (10, 0)
     );
     assert!(mapping.report_batch_item_failures);
     assert!(mapping.enabled);
