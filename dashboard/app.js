@@ -5,6 +5,9 @@
 
 const $ = (id) => document.getElementById(id);
 
+/** `1 click`, `2 clicks`. */
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** Human messages for the API's problem types (`urn:url-shortener:problem:<slug>`). */
 const PROBLEMS = {
   'bad-request': 'The request was not understood.',
@@ -317,7 +320,7 @@ function renderLink(li, link) {
   clicks.className = 'clicks';
   clicks.dataset.code = link.code;
   clicks.setAttribute('aria-live', 'polite');
-  clicks.setAttribute('aria-label', `${link.clicks} clicks on ${link.code}`);
+  clicks.setAttribute('aria-label', `${plural(link.clicks ?? 0, 'click')} on ${link.code}`);
   clicks.textContent = String(link.clicks ?? 0);
   const label = document.createElement('span');
   label.className = 'label';
@@ -416,7 +419,7 @@ function updateCount(code, clicks, today) {
   const el = document.querySelector(`.clicks[data-code="${CSS.escape(code)}"]`);
   if (el) {
     el.textContent = String(clicks);
-    el.setAttribute('aria-label', `${clicks} clicks on ${code}`);
+    el.setAttribute('aria-label', `${plural(clicks, 'click')} on ${code}`);
     const box = el.parentElement;
     box.classList.remove('bumped');
     void box.offsetWidth; // restart the animation
@@ -504,7 +507,7 @@ function drawChart(daily) {
   const axis = document.createElement('div');
   axis.className = 'axis';
   axis.setAttribute('aria-hidden', 'true');
-  for (const text of [first, `${total} clicks · busiest day ${total ? max : 0}`, last]) {
+  for (const text of [first, `${plural(total, 'click')} · busiest day ${total ? max : 0}`, last]) {
     const span = document.createElement('span');
     span.textContent = text;
     axis.append(span);

@@ -168,6 +168,7 @@ test('sign up, create a link, watch its count move live, see its stats, delete i
   await page.locator('#details').waitFor({ state: 'visible' });
   await page.locator('#chart svg rect.bar').first().waitFor();
   assert.equal(await page.locator('#chart svg rect.bar').count(), 30);
+  assert.match(await page.locator('#chart').textContent(), /1 click · busiest day 1/);
   assert.equal(await page.locator('#details-clicks').textContent(), '1');
   // On real-time queues (moto, external) the click is counted on the machine's date, not the
   // virtual clock's day the stats end on (e2e/README.md): only the total is 1 there.
