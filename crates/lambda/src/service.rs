@@ -893,7 +893,9 @@ impl LambdaService {
                     let _ = k.send(());
                 }
             }
-            st.waiters.clear();
+            // The instances' long polls of /next stay open until the kills land: answered,
+            // they would get a response without a request id, which the Rust runtime treats
+            // as fatal (a panic in every instance's log at each Ctrl-C).
             for inv in st.pending.drain(..) {
                 inv.finish(error_outcome(
                     "Runtime.Unavailable",
@@ -914,6 +916,9 @@ impl LambdaService {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for f in self.inner.functions.values() {
+            f.state.lock().expect("function state").waiters.clear();
         }
     }
 
